@@ -1,0 +1,582 @@
+"""The pure image pipeline, on images built in memory: no database, no Django, no files."""
+import hashlib
+import io
+import json
+import struct
+import zipfile
+import zlib
+
+import pytest
+from PIL import Image, ImageCms, PngImagePlugin
+
+from thumbnailer import imaging
+from thumbnailer.imaging import ArchiveMember, ImageHeader, ImageRejected
+
+MAX_PIXELS = 100_000_000
+BOX = (128, 128)
+
+RED, GREEN, BLUE, WHITE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (0, 0, 0)
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def encode(image: Image.Image, image_format: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, image_format, **options)
+    return buffer.getvalue()
+
+
+def render(data: bytes, *, boxes=(BOX,), max_frames=300, max_pixels=MAX_PIXELS, on_progress=None):
+    return imaging.make_renditions(
+        io.BytesIO(data), boxes=list(boxes), max_pixels=max_pixels, max_frames=max_frames, on_progress=on_progress
+    )
+
+
+def only_rendition(data: bytes, **kwargs) -> tuple[imaging.Rendition, Image.Image]:
+    (rendition,) = render(data, **kwargs).renditions
+    return rendition, Image.open(io.BytesIO(rendition.data))
+
+
+def quadrants(size=(300, 200), colours=(RED, GREEN, BLUE, WHITE), mode="RGB") -> Image.Image:
+    """Top-left, top-right, bottom-left, bottom-right flat colours: shows any flip or rotation."""
+    width, height = size
+    image = Image.new(mode, size)
+    half_width, half_height = width // 2, height // 2
+    for (left, top), colour in zip(((0, 0), (half_width, 0), (0, half_height), (half_width, half_height)), colours):
+        image.paste(colour, (left, top, left + (width - half_width if left else half_width),
+                             top + (height - half_height if top else half_height)))
+    return image
+
+
+def quadrant_colours(image: Image.Image) -> list[tuple[int, ...]]:
+    image = image.convert("RGB")
+    width, height = image.size
+    points = ((width // 4, height // 4), (3 * width // 4, height // 4), (width // 4, 3 * height // 4),
+              (3 * width // 4, 3 * height // 4))
+    return [image.getpixel(point) for point in points]
+
+
+def near(actual, expected, tolerance=24) -> bool:
+    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
+
+
+def png_bytes(width: int, height: int, *, bit_depth: int, colour_type: int, rows: bytes | None = None) -> bytes:
+    """A PNG written by hand, for what Pillow cannot save (16-bit RGB) or would refuse (huge headers)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    body = chunk(b"IHDR", header)
+    if rows is not None:
+        body += chunk(b"IDAT", zlib.compress(rows))
+    return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b"")
+
+
+def swapped_primaries_profile() -> bytes:
+    """An RGB ICC profile whose red primary is sRGB's green and vice versa.
+
+    Pure red pixels tagged with it are green in sRGB: an unmistakable sign the profile was applied.
+    """
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    def xyz(x, y, z) -> bytes:
+        return b"XYZ \0\0\0\0" + s15(x) + s15(y) + s15(z)
+
+    gamma = b"curv\0\0\0\0" + struct.pack(">IH", 1, 0x0233) + b"\0\0"  # gamma 2.2
+    description = b"desc\0\0\0\0" + struct.pack(">I", 5) + b"test\0" + b"\0" * 79
+    tags = [
+        (b"desc", description),
+        (b"wtpt", xyz(0.9642, 1.0, 0.8249)),
+        (b"rXYZ", xyz(0.3851, 0.7169, 0.0971)),  # sRGB green (D50)
+        (b"gXYZ", xyz(0.4361, 0.2225, 0.0139)),  # sRGB red (D50)
+        (b"bXYZ", xyz(0.1431, 0.0606, 0.7141)),
+        (b"rTRC", gamma),
+        (b"gTRC", gamma),
+        (b"bTRC", gamma),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for signature, body in tags:
+        body += b"\0" * (-len(body) % 4)
+        table += signature + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    size = offset + len(data)
+    header = (
+        struct.pack(">I", size) + b"lcms" + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ "
+        + b"\0" * 12 + b"acsp" + b"\0" * 24 + struct.pack(">I", 0) + s15(0.9642) + s15(1.0) + s15(0.8249)
+        + b"\0" * 48
+    )
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
+def exif_with_gps(orientation: int = 1) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCameraMaker"  # Make
+    exif[0x0112] = orientation
+    exif.get_ifd(0x8825).update({1: "N", 2: (52.0, 22.0, 4.0), 3: "E", 4: (4.0, 53.0, 0.0)})  # GPS
+    return exif
+
+
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description about="SecretXmpNote"/></rdf:RDF></x:xmpmeta>'
+
+
+# --- read_header ------------------------------------------------------------------------------
+
+
+def _sample(image_format: str, **options) -> bytes:
+    image = Image.new("RGB", (40, 30), (10, 120, 200))
+    return encode(image, image_format, **options)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (_sample("JPEG"), ImageHeader("JPEG", 40, 30, 1, "jpg")),
+        (_sample("JPEG", exif=exif_with_gps(orientation=6)), ImageHeader("JPEG", 30, 40, 1, "jpg")),
+        (_sample("PNG"), ImageHeader("PNG", 40, 30, 1, "png")),
+        (_sample("GIF"), ImageHeader("GIF", 40, 30, 1, "gif")),
+        (_sample("WEBP"), ImageHeader("WEBP", 40, 30, 1, "webp")),
+        (_sample("BMP"), ImageHeader("BMP", 40, 30, 1, "bmp")),
+        (_sample("TIFF"), ImageHeader("TIFF", 40, 30, 1, "tiff")),
+        (_sample("ICO", sizes=[(40, 30)]), ImageHeader("ICO", 40, 30, 1, "ico")),
+        (_sample("AVIF"), ImageHeader("AVIF", 40, 30, 1, "avif")),
+        (_sample("HEIF"), ImageHeader("HEIF", 40, 30, 1, "heic")),
+    ],
+    ids=["jpeg", "jpeg-rotated", "png", "gif", "webp", "bmp", "tiff", "ico", "avif", "heic"],
+)
+def test_read_header_identifies_accepted_formats_by_content(data, expected):
+    """Every accepted family is identified from its bytes, with its display size and extension."""
+    assert imaging.read_header(io.BytesIO(data), max_pixels=MAX_PIXELS) == expected
+
+
+def test_read_header_counts_animation_frames():
+    frames = [Image.new("RGB", (20, 10), (index * 40, 0, 0)) for index in range(4)]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    assert imaging.read_header(io.BytesIO(data), max_pixels=MAX_PIXELS).frames == 4
+
+
+PSD_HEADER = b"8BPS\x00\x01" + b"\x00" * 6 + struct.pack(">HIIHH", 3, 10, 10, 8, 3)
+SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"", "empty_file"),
+        (b"hello, this is text", "not_an_image"),
+        (b"\x00" * 100, "not_an_image"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "unsupported_format"),
+        (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "unsupported_format"),
+        (PSD_HEADER, "unsupported_format"),
+        (SVG, "unsupported_format"),
+        (png_bytes(20_000, 20_000, bit_depth=8, colour_type=2), "too_many_pixels"),
+        # Past twice Pillow's own MAX_IMAGE_PIXELS, Pillow raises DecompressionBombError itself.
+        (png_bytes(60_000, 60_000, bit_depth=8, colour_type=2), "too_many_pixels"),
+    ],
+    ids=["empty", "text", "zeros", "pdf", "eps", "psd", "svg", "100mp-plus", "bomb"],
+)
+def test_read_header_rejects_bad_input_with_a_code(data, code):
+    with pytest.raises(ImageRejected) as caught:
+        imaging.read_header(io.BytesIO(data), max_pixels=MAX_PIXELS)
+    assert caught.value.code == code
+    assert caught.value.message.endswith(".")
+
+
+def test_read_header_never_decodes_pixel_data():
+    """A header with no pixel data at all is enough: the upload view never decodes."""
+    data = png_bytes(4000, 3000, bit_depth=8, colour_type=2)
+    assert imaging.read_header(io.BytesIO(data), max_pixels=MAX_PIXELS) == ImageHeader("PNG", 4000, 3000, 1, "png")
+
+
+# --- make_renditions: bad input ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (_sample("JPEG")[:300], "corrupt_image"),
+        (_sample("PNG")[:-30], "corrupt_image"),
+        (png_bytes(40, 30, bit_depth=8, colour_type=2), "corrupt_image"),  # header, no pixels
+        (_sample("GIF")[:-10], "corrupt_image"),
+        (_sample("WEBP")[:60], "corrupt_image"),
+        (b"", "empty_file"),
+        (b"GIF89a not really", "not_an_image"),
+        (png_bytes(20_000, 20_000, bit_depth=8, colour_type=2), "too_many_pixels"),
+    ],
+    ids=["jpeg-truncated", "png-truncated", "png-no-idat", "gif-truncated", "webp-truncated", "empty", "fake-gif",
+         "too-many-pixels"],
+)
+def test_make_renditions_turns_every_bad_image_into_image_rejected(data, code):
+    with pytest.raises(ImageRejected) as caught:
+        render(data)
+    assert caught.value.code == code
+
+
+# --- geometry ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "box", "expected"),
+    [
+        ((300, 200), (128, 128), (128, 85)),
+        ((200, 300), (128, 128), (85, 128)),
+        ((1, 20_000), (128, 128), (1, 128)),
+        ((20_000, 1), (128, 128), (128, 1)),
+        ((1, 1), (128, 128), (1, 1)),
+        ((100, 50), (128, 128), (100, 50)),
+        ((4000, 3000), (256, 64), (85, 64)),
+    ],
+)
+def test_thumbnail_fits_its_box_never_upscaled_never_zero(size, box, expected):
+    image = Image.new("L", size, 90)
+    rendition, thumbnail = only_rendition(encode(image, "PNG"), boxes=[box])
+    assert (rendition.width, rendition.height) == thumbnail.size == expected
+    assert rendition.box == box
+
+
+def test_several_boxes_come_out_in_order_with_progress():
+    progress = []
+    result = render(encode(quadrants((1200, 800)), "JPEG"), boxes=[(128, 128), (512, 512), (64, 32)],
+                    on_progress=lambda done, total: progress.append((done, total)))
+    assert [(r.box, r.width, r.height) for r in result.renditions] == [
+        ((128, 128), 128, 85), ((512, 512), 512, 341), ((64, 32), 48, 32)]
+    assert progress == [(1, 3), (2, 3), (3, 3)]
+    for rendition in result.renditions:
+        thumbnail = Image.open(io.BytesIO(rendition.data))
+        assert thumbnail.size == (rendition.width, rendition.height)
+        assert all(near(got, want) for got, want in zip(quadrant_colours(thumbnail), (RED, GREEN, BLUE, WHITE)))
+
+
+# --- orientation ------------------------------------------------------------------------------
+
+# What the camera stored for an upright picture, per EXIF orientation: the inverse transform.
+STORED_FOR_ORIENTATION = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "PNG", "WEBP", "TIFF"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_comes_out_upright(orientation, image_format):
+    upright = quadrants((300, 200))
+    transpose = STORED_FOR_ORIENTATION[orientation]
+    stored = upright.transpose(transpose) if transpose is not None else upright
+    data = encode(stored, image_format, exif=exif_with_gps(orientation))
+
+    rendition, thumbnail = only_rendition(data)
+
+    assert (rendition.width, rendition.height) == thumbnail.size == (128, 85)
+    colours = quadrant_colours(thumbnail)
+    assert all(near(got, want) for got, want in zip(colours, (RED, GREEN, BLUE, WHITE))), colours
+
+
+# --- metadata never leaks ---------------------------------------------------------------------
+
+
+SRGB_PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _png_text(key: str, value: bytes) -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt(key, value.decode())
+    return info
+
+
+@pytest.mark.parametrize(
+    ("image_format", "metadata"),
+    [
+        ("JPEG", {"exif": exif_with_gps(), "xmp": XMP, "icc_profile": SRGB_PROFILE}),
+        ("PNG", {"exif": exif_with_gps(), "pnginfo": _png_text("XML:com.adobe.xmp", XMP), "icc_profile": SRGB_PROFILE}),
+        ("WEBP", {"exif": exif_with_gps(), "xmp": XMP, "icc_profile": SRGB_PROFILE}),
+        ("TIFF", {"tiffinfo": {271: "SecretCameraMaker", 700: XMP}, "icc_profile": SRGB_PROFILE}),
+    ],
+    ids=["jpeg", "png", "webp", "tiff"],
+)
+def test_exif_gps_xmp_and_icc_never_reach_a_thumbnail(image_format, metadata):
+    data = encode(quadrants((300, 200)), image_format, **metadata)
+    assert b"SecretCameraMaker" in data and b"SecretXmpNote" in data  # the source really has them
+
+    rendition, thumbnail = only_rendition(data)
+
+    assert b"SecretCameraMaker" not in rendition.data
+    assert b"SecretXmpNote" not in rendition.data
+    assert b"Exif\x00\x00" not in rendition.data and b"eXIf" not in rendition.data
+    assert not thumbnail.getexif()
+    assert {"exif", "xmp", "icc_profile", "XML:com.adobe.xmp"}.isdisjoint(thumbnail.info)
+
+
+# --- output format policy and transparency ----------------------------------------------------
+
+
+def _rgba_half_transparent() -> Image.Image:
+    image = Image.new("RGBA", (200, 100), (255, 0, 0, 255))
+    image.paste((0, 0, 255, 0), (100, 0, 200, 100))
+    return image
+
+
+@pytest.mark.parametrize(
+    ("source", "image_format", "options", "expected_format", "expected_mode_has_alpha"),
+    [
+        (Image.new("RGB", (200, 100), RED), "JPEG", {}, "JPEG", False),
+        (Image.new("RGB", (200, 100), RED), "PNG", {}, "PNG", False),
+        (_rgba_half_transparent(), "PNG", {}, "PNG", True),
+        (Image.new("RGB", (200, 100), RED), "WEBP", {}, "WEBP", False),
+        (_rgba_half_transparent(), "WEBP", {}, "WEBP", True),
+        (_rgba_half_transparent(), "GIF", {}, "GIF", True),
+        (Image.new("RGB", (200, 100), RED), "BMP", {}, "JPEG", False),
+        (Image.new("RGB", (200, 100), RED), "TIFF", {}, "JPEG", False),
+        (_rgba_half_transparent(), "TIFF", {}, "PNG", True),
+        (_rgba_half_transparent(), "ICO", {"sizes": [(200, 100)]}, "PNG", True),
+        (Image.new("RGB", (200, 100), RED), "AVIF", {}, "JPEG", False),
+        (_rgba_half_transparent(), "AVIF", {}, "PNG", True),
+        (Image.new("RGB", (200, 100), RED), "HEIF", {}, "JPEG", False),
+    ],
+    ids=["jpeg", "png", "png-alpha", "webp", "webp-alpha", "gif-alpha", "bmp", "tiff", "tiff-alpha",
+         "ico-alpha", "avif", "avif-alpha", "heic"],
+)
+def test_output_format_follows_the_input_family_and_keeps_transparency(
+    source, image_format, options, expected_format, expected_mode_has_alpha
+):
+    rendition, thumbnail = only_rendition(encode(source, image_format, **options))
+
+    assert rendition.format == thumbnail.format == expected_format
+    assert rendition.extension == imaging.OUTPUT_EXTENSIONS[expected_format]
+    assert (rendition.width, rendition.height) == thumbnail.size == (128, 64)
+    rgba = thumbnail.convert("RGBA")
+    assert near(rgba.getpixel((20, 32)), (255, 0, 0, 255), tolerance=40)
+    if expected_mode_has_alpha:
+        assert rgba.getpixel((110, 32))[3] == 0  # the transparent half stays transparent
+    else:
+        assert rgba.getpixel((110, 32))[3] == 255
+
+
+def test_alpha_is_flattened_onto_white_when_the_output_is_jpeg():
+    """The policy sends alpha to PNG; the JPEG encoder still never turns transparency black."""
+    data = imaging._encode_still(_rgba_half_transparent(), "JPEG")
+    jpeg = Image.open(io.BytesIO(data))
+    assert jpeg.format == "JPEG" and jpeg.mode == "RGB"
+    assert near(jpeg.getpixel((150, 50)), WHITE, tolerance=8)
+    assert near(jpeg.getpixel((50, 50)), RED, tolerance=24)
+
+
+# --- colour and depth --------------------------------------------------------------------------
+
+
+def test_embedded_icc_profile_is_converted_to_srgb():
+    data = encode(Image.new("RGB", (200, 100), RED), "JPEG", icc_profile=swapped_primaries_profile())
+    rendition, thumbnail = only_rendition(data)
+    red, green, blue = thumbnail.getpixel((64, 32))
+    assert green > 200 and red < 60 and blue < 80, (red, green, blue)
+    assert "icc_profile" not in thumbnail.info  # the pixels are sRGB now; untagged means sRGB
+
+
+def test_broken_icc_profile_is_ignored_not_fatal():
+    data = encode(Image.new("RGB", (200, 100), RED), "PNG", icc_profile=b"not a profile" * 20)
+    rendition, thumbnail = only_rendition(data)
+    assert near(thumbnail.convert("RGB").getpixel((64, 32)), RED)
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "TIFF"])
+def test_cmyk_without_a_profile_becomes_rgb(image_format):
+    cmyk = Image.new("CMYK", (200, 100), (255, 0, 0, 0))  # pure cyan
+    cmyk.paste((0, 0, 0, 255), (100, 0, 200, 100))  # pure black
+    rendition, thumbnail = only_rendition(encode(cmyk, image_format))
+    assert thumbnail.mode == "RGB" and rendition.format == "JPEG"
+    red, green, blue = thumbnail.getpixel((30, 32))
+    assert red < 60 and green > 200 and blue > 200, (red, green, blue)
+    assert near(thumbnail.getpixel((100, 32)), BLACK, tolerance=40)
+
+
+def _grey_16bit_png(width=256, height=64) -> bytes:
+    """A 16-bit grey ramp from 0 to 65535 across, which Pillow opens as mode I;16."""
+    row = b"".join(struct.pack(">H", x * 65535 // (width - 1)) for x in range(width))
+    return png_bytes(width, height, bit_depth=16, colour_type=0, rows=(b"\x00" + row) * height)
+
+
+def _rgb_16bit_png(width=256, height=64) -> bytes:
+    row = b"".join(struct.pack(">HHH", 65535 * x // (width - 1), 32768, 0) for x in range(width))
+    return png_bytes(width, height, bit_depth=16, colour_type=2, rows=(b"\x00" + row) * height)
+
+
+def test_16_bit_grey_png_keeps_its_tones_instead_of_going_white():
+    rendition, thumbnail = only_rendition(_grey_16bit_png())
+    assert rendition.format == "PNG" and thumbnail.mode == "L"
+    assert (rendition.width, rendition.height) == (128, 32)
+    left, middle, right = (thumbnail.getpixel((x, 16)) for x in (2, 64, 125))
+    assert left < 10 and 110 < middle < 145 and right > 245, (left, middle, right)
+
+
+def test_16_bit_rgb_png_keeps_its_colours():
+    rendition, thumbnail = only_rendition(_rgb_16bit_png())
+    red, green, blue = thumbnail.convert("RGB").getpixel((64, 16))
+    assert 110 < red < 145 and 120 < green < 135 and blue < 5
+
+
+@pytest.mark.parametrize(
+    ("values", "expected_low", "expected_high"),
+    [((0.0, 1.0), 0, 255), ((0.0, 255.0), 0, 255), ((-1000.0, 3000.0), 0, 255), ((0.25, 0.5), 64, 128)],
+    ids=["unit-range", "byte-range", "arbitrary-range", "dark-unit-range"],
+)
+def test_float_tiff_becomes_8_bit_without_going_blank(values, expected_low, expected_high):
+    image = Image.new("F", (200, 100), values[0])
+    image.paste(values[1], (100, 0, 200, 100))
+    rendition, thumbnail = only_rendition(encode(image, "TIFF"))
+    assert rendition.format == "JPEG"
+    low, high = thumbnail.getpixel((10, 32)), thumbnail.getpixel((120, 32))
+    assert abs(low - expected_low) <= 8 and abs(high - expected_high) <= 8, (low, high)
+
+
+def test_palette_png_with_transparency_keeps_it():
+    image = Image.new("P", (200, 100), 1)
+    image.putpalette([0, 0, 0, 255, 0, 0, 0, 0, 255])
+    image.paste(2, (100, 0, 200, 100))
+    data = encode(image, "PNG", transparency=2)
+    rendition, thumbnail = only_rendition(data)
+    rgba = thumbnail.convert("RGBA")
+    assert rendition.format == "PNG"
+    assert near(rgba.getpixel((20, 32)), (255, 0, 0, 255)) and rgba.getpixel((110, 32))[3] == 0
+
+
+def test_grey_with_alpha_keeps_both():
+    image = Image.new("LA", (200, 100), (200, 255))
+    image.paste((0, 0), (100, 0, 200, 100))
+    rendition, thumbnail = only_rendition(encode(image, "PNG"))
+    assert thumbnail.mode == "LA"
+    assert near(thumbnail.getpixel((20, 32)), (200, 255)) and thumbnail.getpixel((110, 32))[1] == 0
+
+
+def test_one_bit_image_becomes_grey():
+    image = Image.new("1", (200, 100), 1)
+    rendition, thumbnail = only_rendition(encode(image, "BMP"))
+    assert rendition.format == "JPEG" and thumbnail.getpixel((64, 32)) >= 250
+
+
+# --- animation --------------------------------------------------------------------------------
+
+FRAME_COLOURS = [RED, GREEN, BLUE, WHITE, (255, 255, 0)]
+DURATIONS = [100, 200, 300, 400, 500]
+
+
+def _animation(image_format: str, *, loop: int | None = 0, size=(300, 200)) -> bytes:
+    frames = [Image.new("RGB", size, colour) for colour in FRAME_COLOURS]
+    options = {"save_all": True, "append_images": frames[1:], "duration": DURATIONS}
+    if loop is not None:
+        options["loop"] = loop
+    return encode(frames[0], image_format, **options)
+
+
+def _frames(image: Image.Image) -> list[tuple[tuple[int, ...], int]]:
+    found = []
+    for index in range(image.n_frames):
+        image.seek(index)
+        found.append((image.convert("RGB").getpixel((10, 10)), image.info["duration"]))
+    return found
+
+
+@pytest.mark.parametrize(("image_format", "loop"), [("GIF", 0), ("GIF", 3), ("GIF", None), ("WEBP", 0), ("WEBP", 2)])
+def test_animation_keeps_frames_durations_and_loop(image_format, loop):
+    rendition, thumbnail = only_rendition(_animation(image_format, loop=loop))
+
+    assert rendition.format == thumbnail.format == image_format
+    assert thumbnail.size == (128, 85)
+    assert thumbnail.n_frames == len(FRAME_COLOURS)
+    frames = _frames(thumbnail)
+    assert [duration for _, duration in frames] == DURATIONS
+    assert all(near(colour, expected) for (colour, _), expected in zip(frames, FRAME_COLOURS)), frames
+    assert thumbnail.info.get("loop") == loop
+
+
+@pytest.mark.parametrize("image_format", ["GIF", "WEBP"])
+def test_animation_past_the_frame_cap_gives_the_first_frame(image_format):
+    rendition, thumbnail = only_rendition(_animation(image_format), max_frames=4)
+    assert rendition.format == image_format
+    assert getattr(thumbnail, "n_frames", 1) == 1
+    assert near(thumbnail.convert("RGB").getpixel((10, 10)), RED)
+
+
+def test_animated_gif_keeps_transparency_in_every_frame():
+    frames = []
+    for colour in (RED, GREEN, BLUE):
+        frame = Image.new("RGBA", (200, 100), (*colour, 255))
+        frame.paste((0, 0, 0, 0), (100, 0, 200, 100))
+        frames.append(frame)
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0, disposal=2)
+
+    rendition, thumbnail = only_rendition(data)
+
+    assert thumbnail.n_frames == 3
+    for index, colour in enumerate((RED, GREEN, BLUE)):
+        thumbnail.seek(index)
+        rgba = thumbnail.convert("RGBA")
+        assert near(rgba.getpixel((20, 32)), (*colour, 255)) and rgba.getpixel((110, 32))[3] == 0
+
+
+# --- HEIC / AVIF -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("image_format", ["HEIF", "AVIF"])
+def test_heic_and_avif_photos_become_upright_jpeg_thumbnails(image_format):
+    data = encode(quadrants((300, 200)), image_format, quality=90)
+    rendition, thumbnail = only_rendition(data)
+    assert rendition.format == "JPEG" and thumbnail.size == (128, 85)
+    colours = quadrant_colours(thumbnail)
+    assert all(near(got, want, tolerance=40) for got, want in zip(colours, (RED, GREEN, BLUE, WHITE))), colours
+
+
+# --- build_archive ----------------------------------------------------------------------------
+
+
+def _members() -> list[ArchiveMember]:
+    original = _sample("JPEG")
+    thumbnail = _sample("PNG")
+    return [
+        ArchiveMember(name="photo.jpg", data=original, width=40, height=30, format="JPEG"),
+        ArchiveMember(name="photo_128x128.png", data=thumbnail, width=40, height=30, format="PNG"),
+        ArchiveMember(name="photo.bmp", data=_sample("BMP"), width=40, height=30, format="BMP"),
+    ]
+
+
+def _archive(members) -> bytes:
+    buffer = io.BytesIO()
+    imaging.build_archive(members, buffer)
+    return buffer.getvalue()
+
+
+def test_archive_holds_members_byte_for_byte_and_a_manifest():
+    members = _members()
+    with zipfile.ZipFile(io.BytesIO(_archive(members))) as archive:
+        assert archive.namelist() == ["photo.jpg", "photo_128x128.png", "photo.bmp", "manifest.json"]
+        for member in members:
+            assert archive.read(member.name) == member.data
+        assert [info.compress_type for info in archive.infolist()] == [
+            zipfile.ZIP_STORED, zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_DEFLATED]
+        manifest = json.loads(archive.read("manifest.json"))
+    assert manifest == {
+        "files": [
+            {"name": m.name, "width": m.width, "height": m.height, "format": m.format, "bytes": len(m.data),
+             "sha256": hashlib.sha256(m.data).hexdigest()}
+            for m in members
+        ]
+    }
+
+
+def test_archive_is_byte_for_byte_identical_on_a_rerun():
+    assert _archive(_members()) == _archive(_members())
+
+
+@pytest.mark.parametrize("name", ["../evil.jpg", "dir/photo.jpg", "C:\\photo.jpg", "", "..", "manifest.json"])
+def test_archive_refuses_names_that_are_not_plain(name):
+    member = ArchiveMember(name=name, data=b"x", width=1, height=1, format="JPEG")
+    with pytest.raises(ValueError):
+        _archive([member])

@@ -1,0 +1,288 @@
+"""Settings for Thumbnailer: one file, driven by environment variables.
+
+The defaults are safe for `make run` on a laptop. Production sets DJANGO_DEBUG=0,
+DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS and, usually, DATABASE_URL and REDIS_URL.
+Every variable is listed in the README's configuration table.
+"""
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+
+# A development key is only acceptable while DEBUG is on; production must bring its own.
+# https://docs.djangoproject.com/en/5.2/ref/settings/#secret-key
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
+    SECRET_KEY = "django-insecure-development-key-for-make-run-only-0123456789abcdef"
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "widget_tweaks",
+    "thumbnailer",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    # WhiteNoise serves the app's own static files under gunicorn, with no extra server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "thumbnailer_project.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "thumbnailer_project.wsgi.application"
+
+# SQLite by default; DATABASE_URL (e.g. postgres://user:pass@host/db) switches engines.
+# https://github.com/jazzband/dj-database-url
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), conn_max_age=60
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat write to one SQLite file at once: WAL lets readers run beside a
+    # writer, IMMEDIATE takes the write lock up front instead of failing mid-transaction,
+    # and the timeout waits for the lock instead of answering "database is locked".
+    # https://docs.djangoproject.com/en/5.2/ref/databases/#sqlite-notes
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    # The test suite's worker processes open the test database too, so it must be a file.
+    if os.environ.get("THUMBNAILER_TEST_DATABASE"):
+        DATABASES["default"]["TEST"] = {"NAME": os.environ["THUMBNAILER_TEST_DATABASE"]}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# `python manage.py test` runs the pytest suite, the same one `make test` runs.
+TEST_RUNNER = "thumbnailer_project.test_runner.PytestTestRunner"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Uploads and outputs. Everything goes through default_storage, so an S3-compatible
+# backend can replace the filesystem with STORAGES alone.
+MEDIA_URL = "/media/"
+MEDIA_ROOT = env_str("MEDIA_ROOT", str(BASE_DIR / "media"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+# Serve media through Django (with nosniff and a content type decided by us). Turn off
+# when a front server or object store serves MEDIA_URL itself.
+THUMBNAILER_SERVE_MEDIA = env_bool("THUMBNAILER_SERVE_MEDIA", True)
+
+# --- Limits (SPEC section 8); each can be changed from the environment ---
+# 25 MiB holds any phone photo, including 48 MP HEIC and large PNG screenshots.
+THUMBNAILER_MAX_UPLOAD_BYTES = env_int("THUMBNAILER_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)
+# 100 MP covers every camera on sale; beyond it one decode can take gigabytes of memory.
+THUMBNAILER_MAX_PIXELS = env_int("THUMBNAILER_MAX_PIXELS", 100_000_000)
+# Animated thumbnails keep at most this many frames; longer animations give the first frame.
+THUMBNAILER_MAX_FRAMES = env_int("THUMBNAILER_MAX_FRAMES", 300)
+# Several files can go in one form post; this bounds the request as a whole.
+THUMBNAILER_MAX_FILES_PER_POST = env_int("THUMBNAILER_MAX_FILES_PER_POST", 20)
+# Thumbnail boxes: the default, the choices offered on the page, and the largest side accepted.
+THUMBNAILER_DEFAULT_SIZES = env_str("THUMBNAILER_DEFAULT_SIZES", "128x128")
+THUMBNAILER_SIZE_CHOICES = env_list("THUMBNAILER_SIZE_CHOICES", "64x64,128x128,256x256,512x512")
+THUMBNAILER_LARGEST_SIDE = env_int("THUMBNAILER_LARGEST_SIDE", 2048)
+# How many recent jobs the page lists for a visitor.
+THUMBNAILER_RECENT_JOBS = env_int("THUMBNAILER_RECENT_JOBS", 12)
+# Jobs (and their files) older than this are purged by beat; their status answers 410.
+JOB_RETENTION = timedelta(days=env_int("JOB_RETENTION_DAYS", 7))
+# A job still PENDING this long after it was accepted is sent to the broker again.
+THUMBNAILER_STALE_AFTER_SECONDS = env_int("THUMBNAILER_STALE_AFTER_SECONDS", 120)
+# A message delivered this many times without finishing fails the job (an input that kills workers).
+THUMBNAILER_MAX_DELIVERIES = env_int("THUMBNAILER_MAX_DELIVERIES", 3)
+
+# Let Django stream any upload above 2.5 MiB to a temporary file instead of memory.
+# https://docs.djangoproject.com/en/5.2/ref/settings/#file-upload-max-memory-size
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_HANDLERS = [
+    # Drops a file as soon as it passes the size cap, before the rest of it is read.
+    "thumbnailer.upload_handlers.SizeCappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+
+# --- Celery (https://docs.celeryq.dev/en/stable/userguide/configuration.html) ---
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+# JSON only: a pickle message from anyone who can reach Redis would run code in the worker.
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+# Ack after the work is done, and give the message back if the worker dies, so no job is lost.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One message at a time per process: a slow image never holds others hostage in a prefetch buffer.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Soft limit raises inside the task (FAILURE "timeout"); the hard limit kills a stuck decoder.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("THUMBNAILER_SOFT_TIME_LIMIT", 60)
+CELERY_TASK_TIME_LIMIT = env_int("THUMBNAILER_HARD_TIME_LIMIT", 90)
+# Unacked messages come back after this many seconds: it must exceed the hard limit,
+# or a long task would be delivered twice while still running.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_TASK_TIME_LIMIT + 60,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+# Publishing from a web request must fail fast when Redis is down (the view answers 503).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Report STARTED so the page can say "working" before the first progress update.
+CELERY_TASK_TRACK_STARTED = True
+# Results live in the database; Redis keeps task states only for a day.
+CELERY_RESULT_EXPIRES = timedelta(days=1)
+# A pool child that has grown past this (KiB) is replaced after its current task.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("THUMBNAILER_WORKER_MAX_MEMORY_KIB", 512_000)
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+
+# Beat schedule (SPEC section 5). Intervals come from the environment so tests and
+# operators can change them without editing code.
+CELERY_BEAT_SCHEDULE = {
+    "summarize": {
+        "task": "thumbnailer.tasks.summarize",
+        "schedule": float(env_int("SUMMARY_INTERVAL_SECONDS", 60)),
+    },
+    "send-daily-digest": {
+        "task": "thumbnailer.tasks.send_daily_digest",
+        "schedule": crontab(
+            hour=env_int("DIGEST_HOUR", 15), minute=env_int("DIGEST_MINUTE", 5)
+        ),
+    },
+    "purge-expired": {
+        "task": "thumbnailer.tasks.purge_expired",
+        "schedule": float(env_int("PURGE_INTERVAL_SECONDS", 3600)),
+    },
+    "requeue-stale-jobs": {
+        "task": "thumbnailer.tasks.requeue_stale_jobs",
+        "schedule": float(env_int("REQUEUE_INTERVAL_SECONDS", 60)),
+    },
+}
+
+# --- Email: the daily digest goes to ADMINS; console backend unless configured ---
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "thumbnailer@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+ADMINS = [
+    (address.split("@")[0], address) for address in env_list("DJANGO_ADMINS", "admin@localhost")
+]
+
+# --- Security: strict when DEBUG is off (python manage.py check --deploy is clean) ---
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading is a promise to browser vendors that the operator makes, not the code.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

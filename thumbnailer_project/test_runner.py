@@ -1,0 +1,31 @@
+"""Lets `python manage.py test` run the same pytest suite as `make test`.
+
+The runner shape is the one documented by pytest-django ("Use the Django test runner").
+"""
+import sys
+
+
+class PytestTestRunner:
+    def __init__(self, verbosity=1, failfast=False, keepdb=False, **kwargs):
+        self.verbosity = verbosity
+        self.failfast = failfast
+        self.keepdb = keepdb
+
+    @classmethod
+    def add_arguments(cls, parser):
+        parser.add_argument("--keepdb", action="store_true", help="Preserve the test DB between runs.")
+
+    def run_tests(self, test_labels, **kwargs):
+        import pytest
+
+        argv = []
+        if self.verbosity == 0:
+            argv.append("--quiet")
+        elif self.verbosity >= 2:
+            argv.append("-" + "v" * (self.verbosity - 1))
+        if self.failfast:
+            argv.append("--exitfirst")
+        if self.keepdb:
+            argv.append("--reuse-db")
+        argv.extend(test_labels)
+        return pytest.main(argv)

@@ -1,0 +1,99 @@
+"""Reads for pages and JSON: job status, a visitor's recent jobs, summaries."""
+import logging
+
+from celery.result import AsyncResult
+from django.conf import settings
+from django.core.files.storage import default_storage
+
+from .models import Job, Summary
+
+logger = logging.getLogger(__name__)
+
+
+def job_get(*, job_id) -> Job | None:
+    return Job.objects.filter(id=job_id).first()
+
+
+def jobs_recent(*, owner_key: str) -> list[Job]:
+    if not owner_key:
+        return []
+    return list(
+        Job.objects.filter(owner_key=owner_key, expired_at__isnull=True)[
+            : settings.THUMBNAILER_RECENT_JOBS
+        ]
+    )
+
+
+def job_progress(*, job: Job) -> dict:
+    """Progress of a running job, from the task's PROGRESS state in the result backend."""
+    total = len(job.sizes) or 1
+    progress = {"current": 0, "total": total, "percent": 0}
+    try:
+        result = AsyncResult(str(job.id))
+        if result.state == "PROGRESS" and isinstance(result.info, dict):
+            progress.update({key: result.info[key] for key in progress if key in result.info})
+    except Exception as error:  # the result backend is optional for a status answer
+        logger.warning("no progress for job %s: %r", job.id, error)
+    return progress
+
+
+def job_task_status(*, job: Job, progress: dict | None) -> str:
+    if job.status == Job.Status.STARTED and progress and progress["current"] > 0:
+        return "PROGRESS"
+    return job.status
+
+
+def job_status_payload(*, job: Job) -> dict:
+    """The status JSON of SPEC section 4, from the Job row (plus task progress while running)."""
+    payload: dict = {"task_id": str(job.id)}
+    progress = job_progress(job=job) if job.status == Job.Status.STARTED else None
+    payload["task_status"] = job_task_status(job=job, progress=progress)
+    if job.status not in Job.FINISHED:
+        payload["progress"] = progress or {"current": 0, "total": len(job.sizes) or 1, "percent": 0}
+    if job.status == Job.Status.SUCCESS:
+        payload["results"] = {
+            "archive_path": default_storage.url(job.archive_path),
+            "original": {
+                "url": default_storage.url(job.original_path),
+                "width": job.original_width,
+                "height": job.original_height,
+                "format": job.original_format,
+                "bytes": job.original_bytes,
+            },
+            "thumbnails": [
+                {
+                    "size": thumb["size"],
+                    "url": default_storage.url(thumb["path"]),
+                    "width": thumb["width"],
+                    "height": thumb["height"],
+                    "format": thumb["format"],
+                    "bytes": thumb["bytes"],
+                }
+                for thumb in job.thumbnails
+            ],
+        }
+    if job.status == Job.Status.FAILURE:
+        payload["error"] = {"code": job.error_code, "message": job.error_message}
+    return payload
+
+
+def summaries_recent(*, limit: int = 120) -> list[Summary]:
+    """The newest summaries, oldest first (the order a chart reads)."""
+    return list(reversed(Summary.objects.order_by("-period_end")[:limit]))
+
+
+def summary_payload(summary: Summary) -> dict:
+    return {
+        "period_start": summary.period_start.isoformat(),
+        "period_end": summary.period_end.isoformat(),
+        "jobs_created": summary.jobs_created,
+        "jobs_succeeded": summary.jobs_succeeded,
+        "jobs_failed": summary.jobs_failed,
+        "backlog": summary.backlog,
+        "processing_p50_ms": summary.processing_p50_ms,
+        "processing_p95_ms": summary.processing_p95_ms,
+        "queue_wait_p50_ms": summary.queue_wait_p50_ms,
+        "queue_wait_p95_ms": summary.queue_wait_p95_ms,
+        "bytes_in": summary.bytes_in,
+        "bytes_out": summary.bytes_out,
+    }

@@ -1,0 +1,296 @@
+"""Business logic for jobs: the Django glue around the pure image pipeline.
+
+Writes live here (job_submit, job_process, ...); reads for pages and JSON live in
+selectors.py. Views and tasks stay thin and call one function each.
+"""
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from celery import current_app
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+
+from . import imaging, naming, storage_io
+from .models import Job
+
+logger = logging.getLogger(__name__)
+
+MAKE_THUMBNAILS = "thumbnailer.tasks.make_thumbnails"
+
+
+class QueueUnavailable(Exception):
+    """The broker could not take the job; nothing was kept."""
+
+
+class JobBusy(Exception):
+    """Another worker holds the job's lease; try again after `retry_in` seconds."""
+
+    def __init__(self, retry_in: float):
+        super().__init__(f"job is being processed elsewhere; retry in {retry_in:.0f}s")
+        self.retry_in = retry_in
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why one uploaded file was not accepted, in the JSON error's terms."""
+
+    code: str
+    message: str
+    http_status: int = 400
+
+
+def upload_inspect(*, upload: UploadedFile) -> imaging.ImageHeader:
+    """Check an upload from its header only; raise imaging.ImageRejected if it is no good."""
+    if upload.size == 0:
+        raise imaging.ImageRejected("empty_file", "The file is empty.")
+    upload.seek(0)
+    try:
+        return imaging.read_header(upload, max_pixels=settings.THUMBNAILER_MAX_PIXELS)
+    finally:
+        upload.seek(0)
+
+
+def job_submit(
+    *, upload: UploadedFile, header: imaging.ImageHeader, boxes: list[tuple[int, int]], owner_key: str
+) -> Job:
+    """Store an inspected upload, record its job and queue it; raise QueueUnavailable if the broker is down."""
+    job = job_create(upload=upload, header=header, boxes=boxes, owner_key=owner_key)
+    try:
+        job_send(job_id=job.id)
+    except QueueUnavailable:
+        # The client is told to come back later, so nothing of this attempt is kept.
+        job_discard(job_id=job.id)
+        raise
+    return job
+
+
+def job_create(
+    *, upload: UploadedFile, header: imaging.ImageHeader, boxes: list[tuple[int, int]], owner_key: str
+) -> Job:
+    """Store the original under jobs/<job-id>/ and create its PENDING Job row."""
+    stem = naming.safe_stem(upload.name)
+    job = Job(
+        owner_key=owner_key,
+        client_name=(upload.name or "")[:255],
+        stem=stem,
+        sizes=[naming.format_box(box) for box in boxes],
+        original_format=header.format,
+        original_width=header.width,
+        original_height=header.height,
+        original_bytes=upload.size,
+    )
+    job.original_path = storage_io.job_file_path(
+        job.id, naming.safe_upload_name(upload.name, extension=header.extension)
+    )
+    upload.seek(0)
+    storage_io.write_exact(job.original_path, File(upload))
+    try:
+        job.save(force_insert=True)
+    except Exception:
+        storage_io.delete_folder(storage_io.job_folder(job.id))
+        raise
+    return job
+
+
+def job_send(*, job_id) -> None:
+    """Publish make_thumbnails(job_id) with the job id as the task id; raise QueueUnavailable."""
+    try:
+        current_app.send_task(MAKE_THUMBNAILS, args=[str(job_id)], task_id=str(job_id))
+    except (BrokerError, OSError) as error:
+        logger.warning("broker unavailable while sending job %s: %s", job_id, error)
+        raise QueueUnavailable(str(error)) from error
+    Job.objects.filter(id=job_id).update(sent_at=timezone.now())
+
+
+def job_discard(*, job_id) -> None:
+    storage_io.delete_folder(storage_io.job_folder(job_id))
+    Job.objects.filter(id=job_id).delete()
+
+
+def _lease_seconds() -> int:
+    # A claim outlives the hard time limit, so only a dead worker's job can be taken over.
+    return settings.CELERY_TASK_TIME_LIMIT + 10
+
+
+def job_claim(*, job_id) -> Job | None:
+    """Atomically take the job for this worker; None if it is finished or gone.
+
+    Raises JobBusy while another worker's lease on it is still running, so one job is
+    never processed twice at the same time.
+    """
+    now = timezone.now()
+    claimable = Q(status__in=[Job.Status.PENDING, Job.Status.RETRY]) | Q(
+        status=Job.Status.STARTED, lease_expires_at__lt=now
+    )
+    claimed = (
+        Job.objects.filter(claimable, id=job_id, expired_at__isnull=True)
+        .update(
+            status=Job.Status.STARTED,
+            deliveries=F("deliveries") + 1,
+            lease_expires_at=now + timedelta(seconds=_lease_seconds()),
+        )
+    )
+    job = Job.objects.filter(id=job_id).first()
+    if job is None or job.is_finished or job.expired_at:
+        return None
+    if not claimed:
+        raise JobBusy(retry_in=max(1.0, (job.lease_expires_at - now).total_seconds()))
+    if job.started_at is None:
+        job.started_at = now
+        Job.objects.filter(id=job_id, started_at__isnull=True).update(started_at=now)
+    return job
+
+
+def job_process(*, job_id, on_progress=None) -> None:
+    """Make the thumbnails and the zip for one job and record the outcome on its row."""
+    job = job_claim(job_id=job_id)
+    if job is None:
+        logger.info("job %s is finished or gone; nothing to do", job_id)
+        return
+    if job.deliveries > settings.THUMBNAILER_MAX_DELIVERIES:
+        job_fail(
+            job_id=job.id,
+            code="worker_lost",
+            message=f"Processing this image stopped the worker {job.deliveries - 1} times; giving up.",
+        )
+        return
+
+    started = time.monotonic()
+    boxes = naming.parse_boxes(",".join(job.sizes), largest=settings.THUMBNAILER_LARGEST_SIDE)
+    try:
+        with default_storage.open(job.original_path, "rb") as original:
+            rendered = imaging.make_renditions(
+                original,
+                boxes=boxes,
+                max_pixels=settings.THUMBNAILER_MAX_PIXELS,
+                max_frames=settings.THUMBNAILER_MAX_FRAMES,
+                on_progress=on_progress,
+            )
+    except imaging.ImageRejected as rejected:
+        job_fail(job_id=job.id, code=rejected.code, message=rejected.message)
+        return
+
+    thumbnails = []
+    members = []
+    for rendition in rendered.renditions:
+        name = naming.thumbnail_name(job.stem, box=rendition.box, extension=rendition.extension)
+        path = storage_io.job_file_path(job.id, name)
+        size = storage_io.write_exact(path, rendition.data)
+        thumbnails.append(
+            {
+                "size": naming.format_box(rendition.box),
+                "path": path,
+                "width": rendition.width,
+                "height": rendition.height,
+                "format": rendition.format,
+                "bytes": size,
+            }
+        )
+        members.append(
+            imaging.ArchiveMember(
+                name=name,
+                data=rendition.data,
+                width=rendition.width,
+                height=rendition.height,
+                format=rendition.format,
+            )
+        )
+
+    original_member = imaging.ArchiveMember(
+        name=job.original_path.rsplit("/", 1)[-1],
+        data=storage_io.read_all(job.original_path),
+        width=job.original_width,
+        height=job.original_height,
+        format=job.original_format,
+    )
+    archive_path = storage_io.job_file_path(job.id, naming.archive_name(job.stem))
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as archive:
+        imaging.build_archive([original_member, *members], archive)
+        archive.seek(0)
+        archive_bytes = storage_io.write_exact(archive_path, File(archive, name=archive_path))
+
+    Job.objects.filter(id=job.id, status=Job.Status.STARTED).update(
+        status=Job.Status.SUCCESS,
+        thumbnails=thumbnails,
+        archive_path=archive_path,
+        archive_bytes=archive_bytes,
+        finished_at=timezone.now(),
+        processing_ms=round((time.monotonic() - started) * 1000),
+        lease_expires_at=None,
+        error_code="",
+        error_message="",
+    )
+
+
+def job_fail(*, job_id, code: str, message: str) -> None:
+    """Record a final FAILURE with a readable reason (unless the job already finished)."""
+    Job.objects.filter(id=job_id).exclude(status=Job.Status.SUCCESS).update(
+        status=Job.Status.FAILURE,
+        error_code=code,
+        error_message=message[:300],
+        finished_at=timezone.now(),
+        lease_expires_at=None,
+    )
+
+
+def job_mark_retry(*, job_id) -> None:
+    """Release the lease so the retried message can claim the job again."""
+    Job.objects.filter(id=job_id, status=Job.Status.STARTED).update(
+        status=Job.Status.RETRY, lease_expires_at=None
+    )
+
+
+def jobs_requeue_stale() -> int:
+    """Send again every job the broker may have lost: PENDING/RETRY too long, or a lapsed lease."""
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.THUMBNAILER_STALE_AFTER_SECONDS)
+    waiting_too_long = Q(status__in=[Job.Status.PENDING, Job.Status.RETRY]) & (
+        Q(sent_at__lt=stale_before) | Q(sent_at__isnull=True, created_at__lt=stale_before)
+    )
+    lease_lapsed = Q(status=Job.Status.STARTED, lease_expires_at__lt=now)
+    stale_ids = list(
+        Job.objects.filter(waiting_too_long | lease_lapsed, expired_at__isnull=True).values_list(
+            "id", flat=True
+        )[:500]
+    )
+    sent = 0
+    for job_id in stale_ids:
+        try:
+            job_send(job_id=job_id)
+        except QueueUnavailable:
+            break
+        sent += 1
+    if sent:
+        logger.info("requeued %d stale job(s)", sent)
+    return sent
+
+
+def jobs_purge_expired(*, batch_size: int = 200) -> int:
+    """Delete the files of jobs older than JOB_RETENTION; their rows stay, marked expired."""
+    cutoff = timezone.now() - settings.JOB_RETENTION
+    purged = 0
+    while True:
+        batch = list(
+            Job.objects.filter(created_at__lt=cutoff, expired_at__isnull=True).values_list(
+                "id", flat=True
+            )[:batch_size]
+        )
+        if not batch:
+            break
+        for job_id in batch:
+            storage_io.delete_folder(storage_io.job_folder(job_id))
+        with transaction.atomic():
+            Job.objects.filter(id__in=batch).update(expired_at=timezone.now())
+        purged += len(batch)
+    if purged:
+        logger.info("purged the files of %d expired job(s)", purged)
+    return purged

@@ -1,0 +1,95 @@
+"""Celery tasks: thin adapters from a message to one service call.
+
+Time limits, acks_late and reject_on_worker_lost come from the CELERY_* settings; the
+options here are the ones that belong to a particular task.
+"""
+import logging
+
+from billiard.exceptions import TimeLimitExceeded
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import DatabaseError
+
+from . import reports, services
+from .storage_io import StorageNameTaken
+
+logger = logging.getLogger(__name__)
+
+# Worth another try: the storage, the network or the database had a bad moment.
+# A bad image is never among them: it fails once, with a readable error.
+TRANSIENT_ERRORS = (OSError, DatabaseError, StorageNameTaken)
+
+TIMEOUT_MESSAGE = "Making the thumbnails took too long and was stopped."
+
+
+class JobTask(Task):
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        """Record any failure the task body could not record itself (hard time limit, crashes)."""
+        job_id = args[0] if args else kwargs.get("job_id")
+        if job_id is None:
+            return
+        if isinstance(exc, TimeLimitExceeded):
+            services.job_fail(job_id=job_id, code="timeout", message=TIMEOUT_MESSAGE)
+        else:
+            services.job_fail(
+                job_id=job_id,
+                code="internal_error",
+                message="Something went wrong on our side while making the thumbnails.",
+            )
+
+
+@shared_task(
+    bind=True,
+    base=JobTask,
+    name="thumbnailer.tasks.make_thumbnails",
+    max_retries=5,
+    # Backoff (2, 4, 8 ... 60 s) stays below the broker's visibility timeout.
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+)
+def make_thumbnails(self, job_id: str) -> str:
+    """Make the thumbnails and the zip of one job; the Job row holds the results."""
+
+    def report_progress(done: int, total: int) -> None:
+        self.update_state(
+            state="PROGRESS",
+            meta={"current": done, "total": total, "percent": round(100 * done / total)},
+        )
+
+    try:
+        services.job_process(job_id=job_id, on_progress=report_progress)
+    except SoftTimeLimitExceeded:
+        services.job_fail(job_id=job_id, code="timeout", message=TIMEOUT_MESSAGE)
+    except services.JobBusy as busy:
+        # Another worker holds the lease; come back when it lapses (not counted as a retry).
+        raise self.retry(countdown=busy.retry_in, max_retries=None) from busy
+    except TRANSIENT_ERRORS as error:
+        logger.warning("transient error on job %s: %r", job_id, error)
+        services.job_mark_retry(job_id=job_id)
+        raise self.retry(exc=error) from error
+    return job_id
+
+
+@shared_task(name="thumbnailer.tasks.summarize")
+def summarize() -> int:
+    """Write one Summary row for the time since the last one."""
+    return reports.summary_create().pk
+
+
+@shared_task(name="thumbnailer.tasks.send_daily_digest")
+def send_daily_digest() -> dict:
+    """Email the day's totals to ADMINS."""
+    return reports.daily_digest_send()
+
+
+@shared_task(name="thumbnailer.tasks.purge_expired")
+def purge_expired() -> int:
+    """Delete the files of jobs past JOB_RETENTION."""
+    return services.jobs_purge_expired()
+
+
+@shared_task(name="thumbnailer.tasks.requeue_stale_jobs")
+def requeue_stale_jobs() -> int:
+    """Re-send jobs that the broker may have lost."""
+    return services.jobs_requeue_stale()

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -43,8 +44,7 @@ def json_error(code: str, message: str, *, status: int, headers: dict | None = N
 
 
 def too_large_message() -> str:
-    limit_mib = settings.THUMBNAILER_MAX_UPLOAD_BYTES / (1024 * 1024)
-    return f"The file is larger than the {limit_mib:g} MiB limit."
+    return f"The file is larger than the {filesizeformat(settings.THUMBNAILER_MAX_UPLOAD_BYTES)} limit."
 
 
 def request_too_large(request, *, files: int) -> bool:
@@ -116,7 +116,7 @@ def upload_page(request):
             messages.error(request, f"{upload.name}: {outcome.message}")
 
     if not accepted:
-        return render_upload_page(request, UploadForm(), status=max(statuses))
+        return render_upload_page(request, UploadForm(), status=max(statuses, default=400))
     ids = ",".join(str(job.id) for job in accepted)
     return HttpResponseRedirect(f"{reverse('thumbnailer:job_results')}?ids={ids}", status=303)
 

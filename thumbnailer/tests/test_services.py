@@ -1,0 +1,165 @@
+"""Job services run in-process against real storage (a temporary MEDIA_ROOT) and the test DB."""
+import hashlib
+import io
+import json
+import zipfile
+from datetime import timedelta
+
+import pytest
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from thumbnailer import services
+from thumbnailer.models import Job
+
+from . import images
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _private_media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+def create_job(name="Holiday photo.jpg", data=None, boxes=((128, 128),)) -> Job:
+    upload = images.upload(name, data if data is not None else images.jpeg_bytes((640, 480)))
+    header = services.upload_inspect(upload=upload)
+    return services.job_create(upload=upload, header=header, boxes=list(boxes), owner_key="visitor")
+
+
+def read_zip(path: str) -> zipfile.ZipFile:
+    with default_storage.open(path) as stored:
+        return zipfile.ZipFile(io.BytesIO(stored.read()))
+
+
+def test_job_process_writes_thumbnails_and_a_zip():
+    original = images.jpeg_bytes((640, 480))
+    job = create_job(data=original, boxes=[(128, 128), (64, 64)])
+    progress = []
+
+    services.job_process(job_id=job.id, on_progress=lambda done, total: progress.append((done, total)))
+
+    job.refresh_from_db()
+    folder = f"jobs/{job.id}"
+    assert job.status == Job.Status.SUCCESS
+    assert progress == [(1, 2), (2, 2)]
+    assert job.thumbnails == [
+        {"size": "128x128", "path": f"{folder}/Holiday_photo_128x128.jpg", "width": 128, "height": 96,
+         "format": "JPEG", "bytes": default_storage.size(f"{folder}/Holiday_photo_128x128.jpg")},
+        {"size": "64x64", "path": f"{folder}/Holiday_photo_64x64.jpg", "width": 64, "height": 48,
+         "format": "JPEG", "bytes": default_storage.size(f"{folder}/Holiday_photo_64x64.jpg")},
+    ]
+    assert job.archive_path == f"{folder}/Holiday_photo.zip"
+    assert job.deliveries == 1
+    assert job.processing_ms is not None and job.started_at is not None and job.finished_at is not None
+
+    archive = read_zip(job.archive_path)
+    assert archive.namelist() == [
+        "Holiday_photo.jpg", "Holiday_photo_128x128.jpg", "Holiday_photo_64x64.jpg", "manifest.json",
+    ]
+    assert archive.read("Holiday_photo.jpg") == original
+    manifest = json.loads(archive.read("manifest.json"))
+    thumb_bytes = archive.read("Holiday_photo_128x128.jpg")
+    assert {"name": "Holiday_photo_128x128.jpg", "width": 128, "height": 96, "format": "JPEG",
+            "bytes": len(thumb_bytes), "sha256": hashlib.sha256(thumb_bytes).hexdigest()} in manifest["files"]
+
+
+def test_a_duplicate_message_changes_nothing():
+    job = create_job()
+    services.job_process(job_id=job.id)
+    job.refresh_from_db()
+    before = (job.finished_at, job.deliveries, default_storage.open(job.archive_path).read())
+
+    services.job_process(job_id=job.id)
+
+    job.refresh_from_db()
+    assert (job.finished_at, job.deliveries, default_storage.open(job.archive_path).read()) == before
+
+
+def test_processing_again_gives_the_same_files():
+    """A redelivered job (worker lost mid-way) rewrites the same names with the same bytes."""
+    job = create_job()
+    services.job_process(job_id=job.id)
+    first_zip = default_storage.open(f"jobs/{job.id}/Holiday_photo.zip").read()
+    Job.objects.filter(id=job.id).update(status=Job.Status.PENDING)
+
+    services.job_process(job_id=job.id)
+
+    _, files = default_storage.listdir(f"jobs/{job.id}")
+    assert sorted(files) == ["Holiday_photo.jpg", "Holiday_photo.zip", "Holiday_photo_128x128.jpg"]
+    assert default_storage.open(f"jobs/{job.id}/Holiday_photo.zip").read() == first_zip
+
+
+def test_a_damaged_image_fails_with_a_readable_error():
+    job = create_job(name="cut.jpg", data=images.truncated_jpeg())
+
+    services.job_process(job_id=job.id)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILURE
+    assert job.error_code == "corrupt_image"
+    assert job.error_message
+    assert job.archive_path == ""
+
+
+def test_a_job_held_by_another_worker_is_not_processed_twice():
+    job = create_job()
+    services.job_claim(job_id=job.id)
+
+    with pytest.raises(services.JobBusy) as busy:
+        services.job_process(job_id=job.id)
+
+    assert 80 < busy.value.retry_in <= 100
+    assert Job.objects.get(id=job.id).deliveries == 1
+
+
+def test_a_lapsed_lease_is_taken_over():
+    job = create_job()
+    services.job_claim(job_id=job.id)
+    Job.objects.filter(id=job.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    services.job_process(job_id=job.id)
+
+    job.refresh_from_db()
+    assert (job.status, job.deliveries) == (Job.Status.SUCCESS, 2)
+
+
+def test_a_job_that_keeps_killing_workers_fails_cleanly(settings):
+    job = create_job()
+    Job.objects.filter(id=job.id).update(deliveries=settings.THUMBNAILER_MAX_DELIVERIES)
+
+    services.job_process(job_id=job.id)
+
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (Job.Status.FAILURE, "worker_lost")
+    assert job.error_message == "Processing this image stopped the worker 3 times; giving up."
+
+
+def test_purge_expired_deletes_old_files_and_keeps_recent_ones(settings):
+    old, recent = create_job(name="old.jpg"), create_job(name="new.jpg")
+    services.job_process(job_id=old.id)
+    Job.objects.filter(id=old.id).update(created_at=timezone.now() - settings.JOB_RETENTION - timedelta(hours=1))
+
+    assert services.jobs_purge_expired(batch_size=1) == 1
+
+    assert not default_storage.exists(f"jobs/{old.id}/old.jpg")
+    assert default_storage.listdir(f"jobs/{old.id}")[1] == []
+    assert Job.objects.get(id=old.id).expired_at is not None
+    assert default_storage.exists(recent.original_path)
+    assert Job.objects.get(id=recent.id).expired_at is None
+
+
+def test_requeue_stale_jobs_sends_only_the_stale_ones(redis_server, settings):
+    redis_server.client().flushall()
+    stale, fresh, done = create_job(), create_job(), create_job()
+    long_ago = timezone.now() - timedelta(seconds=settings.THUMBNAILER_STALE_AFTER_SECONDS + 5)
+    Job.objects.filter(id=stale.id).update(sent_at=long_ago)
+    Job.objects.filter(id=fresh.id).update(sent_at=timezone.now())
+    Job.objects.filter(id=done.id).update(sent_at=long_ago, status=Job.Status.SUCCESS)
+
+    assert services.jobs_requeue_stale() == 1
+
+    queued = [json.loads(raw)["headers"]["id"] for raw in redis_server.client().lrange("celery", 0, -1)]
+    assert queued == [str(stale.id)]
+    assert Job.objects.get(id=stale.id).sent_at > long_ago

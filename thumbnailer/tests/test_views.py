@@ -1,0 +1,291 @@
+"""The HTTP contract: upload page, JSON API, status JSON, media, stats (SPEC section 4).
+
+These tests talk to the session's real Redis (uploads are really queued) but run no
+worker, so accepted jobs stay PENDING here; test_tasks.py covers the worker side.
+"""
+import json
+import uuid
+
+import pytest
+from django.core.files.storage import default_storage
+
+from thumbnailer.models import Job, Summary
+
+from . import images
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _private_media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture(autouse=True)
+def _broker(redis_server):
+    redis_server.client().flushall()
+    return redis_server
+
+
+def queued_task_ids(redis_server) -> list[str]:
+    client = redis_server.client()
+    return [json.loads(raw)["headers"]["id"] for raw in client.lrange("celery", 0, -1)]
+
+
+def stored_files() -> list[str]:
+    if not default_storage.exists("jobs"):
+        return []
+    folders, _ = default_storage.listdir("jobs")
+    return sorted(
+        f"jobs/{folder}/{name}" for folder in folders for name in default_storage.listdir(f"jobs/{folder}")[1]
+    )
+
+
+def test_upload_page_has_the_form(client):
+    """GET / shows a CSRF-protected multi-file form styled through widget-tweaks."""
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'name="image_file"' in html
+    assert 'multiple' in html
+    assert 'class="file-input"' in html
+    assert "csrfmiddlewaretoken" in html
+    assert 'type="submit"' in html
+
+
+def test_api_accepts_an_image_and_queues_it(client, _broker):
+    """POST /api/jobs/ stores the original, records a PENDING job and queues its id."""
+    data = images.jpeg_bytes()
+    response = client.post("/api/jobs/", {"image_file": images.upload("My Photo.jpeg", data)})
+
+    assert response.status_code == 202
+    body = response.json()
+    job = Job.objects.get()
+    assert body == {
+        "task_id": str(job.id),
+        "task_status": "PENDING",
+        "status_url": f"/task/{job.id}/",
+    }
+    assert response["Location"] == f"/task/{job.id}/"
+    assert job.original_path == f"jobs/{job.id}/My_Photo.jpg"
+    assert (job.original_format, job.original_width, job.original_height) == ("JPEG", 640, 480)
+    assert job.sizes == ["128x128"]
+    with default_storage.open(job.original_path) as stored:
+        assert stored.read() == data
+    assert queued_task_ids(_broker) == [str(job.id)]
+
+
+def test_status_of_a_pending_job(client):
+    """GET /task/<id>/ answers the tutorial's keys plus progress while waiting."""
+    client.post("/api/jobs/", {"image_file": images.upload("a.jpg", images.jpeg_bytes())})
+    job = Job.objects.get()
+
+    response = client.get(f"/task/{job.id}/")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "task_id": str(job.id),
+        "task_status": "PENDING",
+        "progress": {"current": 0, "total": 1, "percent": 0},
+    }
+
+
+def test_status_of_a_failed_job_carries_the_error(client):
+    client.post("/api/jobs/", {"image_file": images.upload("a.jpg", images.jpeg_bytes())})
+    job = Job.objects.get()
+    Job.objects.filter(id=job.id).update(
+        status=Job.Status.FAILURE, error_code="corrupt_image", error_message="The image is damaged."
+    )
+
+    assert client.get(f"/task/{job.id}/").json() == {
+        "task_id": str(job.id),
+        "task_status": "FAILURE",
+        "error": {"code": "corrupt_image", "message": "The image is damaged."},
+    }
+
+
+@pytest.mark.parametrize("task_id", [str(uuid.uuid4()), "not-a-uuid", "%2E%2E"])
+def test_unknown_job_is_a_json_404(client, task_id):
+    response = client.get(f"/task/{task_id}/")
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "unknown_job", "message": "There is no job with this id."}}
+
+
+def test_expired_job_is_a_json_410(client):
+    client.post("/api/jobs/", {"image_file": images.upload("a.jpg", images.jpeg_bytes())})
+    job = Job.objects.get()
+    Job.objects.filter(id=job.id).update(expired_at=job.created_at)
+
+    response = client.get(f"/task/{job.id}/")
+
+    assert response.status_code == 410
+    assert response.json()["error"]["code"] == "job_expired"
+
+
+BAD_API_UPLOADS = [
+    # (description, post data builder, status, error code)
+    ("empty file", lambda: {"image_file": images.upload("empty.jpg", b"")}, 400, "empty_file"),
+    ("random bytes", lambda: {"image_file": images.upload("noise.jpg", bytes(range(256)) * 8)}, 400, "not_an_image"),
+    (
+        "HTML named .png",
+        lambda: {"image_file": images.upload("page.png", b"<html><script>alert(1)</script></html>", "image/png")},
+        400,
+        "not_an_image",
+    ),
+    (
+        "PDF",
+        lambda: {"image_file": images.upload("doc.jpg", b"%PDF-1.4\n" + b"0" * 200)},
+        400,
+        "unsupported_format",
+    ),
+    (
+        "huge canvas",
+        lambda: {"image_file": images.upload("bomb.png", images.png_declaring(20000, 20000), "image/png")},
+        400,
+        "too_many_pixels",
+    ),
+    ("missing field", lambda: {"other": "x"}, 400, "missing_file"),
+    (
+        "bad sizes",
+        lambda: {"image_file": images.upload("a.jpg", images.jpeg_bytes()), "sizes": "big"},
+        400,
+        "invalid_size",
+    ),
+    (
+        "size too large",
+        lambda: {"image_file": images.upload("a.jpg", images.jpeg_bytes()), "sizes": "128x99999"},
+        400,
+        "invalid_size",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "post_data, status, code",
+    [case[1:] for case in BAD_API_UPLOADS],
+    ids=[case[0] for case in BAD_API_UPLOADS],
+)
+def test_bad_api_uploads_get_a_clear_answer_and_nothing_is_kept(client, _broker, post_data, status, code):
+    response = client.post("/api/jobs/", post_data())
+
+    assert response.status_code == status
+    body = response.json()
+    assert body["error"]["code"] == code
+    assert body["error"]["message"].endswith(".")
+    assert Job.objects.count() == 0
+    assert stored_files() == []
+    assert queued_task_ids(_broker) == []
+
+
+@pytest.mark.parametrize(
+    "side", [150, 300], ids=["stopped while streaming", "refused from Content-Length"]
+)
+def test_oversized_api_upload_is_413_and_nothing_is_stored(client, settings, side):
+    settings.THUMBNAILER_MAX_UPLOAD_BYTES = 30_000
+    response = client.post(
+        "/api/jobs/", {"image_file": images.upload("big.png", images.noisy_png_bytes((side, side)))}
+    )
+
+    assert response.status_code == 413
+    assert response.json() == {
+        "error": {"code": "file_too_large", "message": "The file is larger than the 29.3\xa0KB limit."}
+    }
+    assert Job.objects.count() == 0
+    assert stored_files() == []
+
+
+def test_form_upload_of_several_files_answers_each(client):
+    """A good and a bad file in one post: the good one becomes a job, the bad one is named."""
+    response = client.post(
+        "/",
+        {
+            "image_file": [
+                images.upload("good.jpg", images.jpeg_bytes()),
+                images.upload("bad.png", b"not an image at all"),
+            ],
+            "sizes": ["64x64", "256x256"],
+        },
+        follow=True,
+    )
+
+    job = Job.objects.get()
+    assert response.redirect_chain == [(f"/jobs/?ids={job.id}", 303)]
+    assert job.sizes == ["64x64", "256x256"]
+    html = response.content.decode()
+    assert "bad.png: " in html
+    assert f'data-status-url="/task/{job.id}/"' in html
+    assert "Waiting in the queue" in html
+    assert '<meta http-equiv="refresh" content="2">' in html
+
+
+def test_form_upload_without_a_file_re_renders_the_form(client):
+    response = client.post("/", {})
+    assert response.status_code == 400
+    assert "Choose at least one image to upload." in response.content.decode()
+
+
+def test_form_upload_of_only_bad_files_is_400(client):
+    response = client.post("/", {"image_file": [images.upload("x.gif", b"GIF89a-but-not-really")]})
+    assert response.status_code == 400
+    assert "x.gif: " in response.content.decode()
+    assert Job.objects.count() == 0
+
+
+def test_oversized_file_in_a_form_post_is_413(client, settings):
+    settings.THUMBNAILER_MAX_UPLOAD_BYTES = 100_000
+    response = client.post("/", {"image_file": [images.upload("big.png", images.noisy_png_bytes())]})
+    assert response.status_code == 413
+    assert "big.png: The file is larger than" in response.content.decode()
+    assert stored_files() == []
+
+
+def test_recent_jobs_are_listed_for_the_same_visitor_only(client, django_user_model):
+    from django.test import Client
+
+    client.post("/", {"image_file": [images.upload("mine.jpg", images.jpeg_bytes())]})
+    assert "mine.jpg" in client.get("/").content.decode()
+    assert "mine.jpg" not in Client().get("/").content.decode()
+
+
+def test_media_is_served_as_an_image_never_as_html(client):
+    client.post("/api/jobs/", {"image_file": images.upload("photo.jpg", images.jpeg_bytes())})
+    job = Job.objects.get()
+
+    response = client.get(f"/media/{job.original_path}")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(response.streaming_content) == default_storage.open(job.original_path).read()
+
+
+@pytest.mark.parametrize("path", ["jobs/../settings.py", "other/file.jpg", "jobs/nope/none.jpg"])
+def test_media_outside_jobs_is_404(client, path):
+    assert client.get(f"/media/{path}").status_code == 404
+
+
+def test_stats_json_lists_summaries(client):
+    from django.utils import timezone
+
+    now = timezone.now()
+    Summary.objects.create(
+        period_start=now, period_end=now, jobs_created=3, jobs_succeeded=2, jobs_failed=1,
+        backlog=0, processing_p50_ms=40, processing_p95_ms=90, queue_wait_p50_ms=5,
+        queue_wait_p95_ms=9, bytes_in=1000, bytes_out=500,
+    )
+
+    body = client.get("/api/stats/").json()
+    page = client.get("/stats/")
+
+    assert body == {
+        "summaries": [
+            {
+                "period_start": now.isoformat(), "period_end": now.isoformat(),
+                "jobs_created": 3, "jobs_succeeded": 2, "jobs_failed": 1, "backlog": 0,
+                "processing_p50_ms": 40, "processing_p95_ms": 90,
+                "queue_wait_p50_ms": 5, "queue_wait_p95_ms": 9, "bytes_in": 1000, "bytes_out": 500,
+            }
+        ]
+    }
+    assert page.status_code == 200
+    assert 'id="activity-chart"' in page.content.decode()

@@ -1,0 +1,93 @@
+"""The Celery tasks in a real `celery worker` process, over the session's real Redis."""
+import io
+import zipfile
+from datetime import timedelta
+
+import pytest
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from thumbnailer import tasks
+from thumbnailer.models import Job, Summary
+
+from . import images
+from .conftest import wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+FINISH_WITHIN_SECONDS = 30
+
+
+def finished_status(client, job_id) -> dict:
+    def poll():
+        body = client.get(f"/task/{job_id}/").json()
+        return body if body["task_status"] in ("SUCCESS", "FAILURE") else None
+
+    return wait_until(poll, timeout=FINISH_WITHIN_SECONDS, message=f"job {job_id} finished")
+
+
+def test_an_uploaded_photo_becomes_thumbnails_and_a_zip(client, celery_worker_process):
+    original = images.jpeg_bytes((1200, 900))
+    response = client.post(
+        "/api/jobs/", {"image_file": images.upload("beach.jpg", original), "sizes": "128x128,256x256"}
+    )
+    job_id = response.json()["task_id"]
+
+    status = finished_status(client, job_id)
+
+    job = Job.objects.get(id=job_id)
+    folder = f"/media/jobs/{job_id}"
+    assert status == {
+        "task_id": job_id,
+        "task_status": "SUCCESS",
+        "results": {
+            "archive_path": f"{folder}/beach.zip",
+            "original": {"url": f"{folder}/beach.jpg", "width": 1200, "height": 900,
+                         "format": "JPEG", "bytes": len(original)},
+            "thumbnails": [
+                {"size": "128x128", "url": f"{folder}/beach_128x128.jpg", "width": 128, "height": 96,
+                 "format": "JPEG", "bytes": job.thumbnails[0]["bytes"]},
+                {"size": "256x256", "url": f"{folder}/beach_256x256.jpg", "width": 256, "height": 192,
+                 "format": "JPEG", "bytes": job.thumbnails[1]["bytes"]},
+            ],
+        },
+    }
+    with default_storage.open(job.archive_path) as stored:
+        archive = zipfile.ZipFile(io.BytesIO(stored.read()))
+    assert archive.namelist() == ["beach.jpg", "beach_128x128.jpg", "beach_256x256.jpg", "manifest.json"]
+    assert archive.read("beach.jpg") == original
+
+
+def test_a_damaged_image_ends_as_failure_and_the_worker_goes_on(client, celery_worker_process):
+    bad = client.post("/api/jobs/", {"image_file": images.upload("cut.jpg", images.truncated_jpeg())})
+    good = client.post("/api/jobs/", {"image_file": images.upload("ok.jpg", images.jpeg_bytes())})
+
+    bad_status = finished_status(client, bad.json()["task_id"])
+    good_status = finished_status(client, good.json()["task_id"])
+
+    assert bad_status["task_status"] == "FAILURE"
+    assert bad_status["error"]["code"] == "corrupt_image"
+    assert "results" not in bad_status
+    assert good_status["task_status"] == "SUCCESS"
+
+
+def test_beat_tasks_run_in_the_worker(celery_worker_process, settings):
+    """Each scheduled task, sent the way beat sends it, does its work in the worker."""
+    old = Job.objects.create(
+        client_name="old.jpg", stem="old", sizes=["128x128"], original_path="jobs/old/old.jpg",
+        original_format="JPEG", original_width=1, original_height=1, original_bytes=1,
+        status=Job.Status.SUCCESS,
+    )
+    Job.objects.filter(id=old.id).update(created_at=timezone.now() - settings.JOB_RETENTION - timedelta(days=1))
+
+    summary_id = tasks.summarize.delay().get(timeout=20)
+    purged = tasks.purge_expired.delay().get(timeout=20)
+    requeued = tasks.requeue_stale_jobs.delay().get(timeout=20)
+    digest = tasks.send_daily_digest.delay().get(timeout=20)
+
+    assert Summary.objects.filter(id=summary_id).exists()
+    assert purged == 1
+    assert Job.objects.get(id=old.id).expired_at is not None
+    assert requeued == 0
+    assert digest["jobs_created"] == 0
+    celery_worker_process.wait_for_log("Daily digest: 0 of 0 jobs done", timeout=10)

@@ -14,6 +14,16 @@ def jpeg_bytes(size=(640, 480), color=(200, 40, 40)) -> bytes:
     return buffer.getvalue()
 
 
+def photo_like_jpeg(size=(1600, 1200)) -> bytes:
+    """A smooth sunset-like picture: gradients in every channel, so resizing shows."""
+    red = Image.linear_gradient("L").rotate(180).resize(size)
+    green = Image.radial_gradient("L").resize(size)
+    blue = Image.linear_gradient("L").resize(size)
+    buffer = io.BytesIO()
+    Image.merge("RGB", (red, green, blue)).save(buffer, "JPEG", quality=88)
+    return buffer.getvalue()
+
+
 def png_bytes(size=(300, 200), color=(20, 120, 220, 128)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGBA", size, color).save(buffer, "PNG")

@@ -58,17 +58,17 @@ def summary_create(*, now: datetime | None = None) -> Summary:
         period_start=start, period_end=now, backlog=backlog, **activity_between(start, now)
     )
     logger.info(
-        "summary %s..%s created=%d succeeded=%d failed=%d backlog=%d p50=%sms p95=%sms "
-        "wait_p50=%sms bytes_in=%d bytes_out=%d",
+        "summary %s..%s created=%d succeeded=%d failed=%d backlog=%d p50_ms=%s p95_ms=%s "
+        "wait_p50_ms=%s bytes_in=%d bytes_out=%d",
         f"{start:%H:%M:%S}",
         f"{now:%H:%M:%S}",
         summary.jobs_created,
         summary.jobs_succeeded,
         summary.jobs_failed,
         summary.backlog,
-        summary.processing_p50_ms,
-        summary.processing_p95_ms,
-        summary.queue_wait_p50_ms,
+        summary.processing_p50_ms if summary.processing_p50_ms is not None else "-",
+        summary.processing_p95_ms if summary.processing_p95_ms is not None else "-",
+        summary.queue_wait_p50_ms if summary.queue_wait_p50_ms is not None else "-",
         summary.bytes_in,
         summary.bytes_out,
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import health, views
 
 app_name = "thumbnailer"
 
@@ -12,4 +12,5 @@ urlpatterns = [
     path("task/<str:task_id>/", views.task_status, name="task_status"),
     path("stats/", views.stats_page, name="stats"),
     path("api/stats/", views.api_stats, name="api_stats"),
+    path("healthz/", health.health, name="health"),
 ]

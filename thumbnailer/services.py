@@ -118,7 +118,7 @@ def job_discard(*, job_id) -> None:
 
 def _lease_seconds() -> int:
     # A claim outlives the hard time limit, so only a dead worker's job can be taken over.
-    return settings.CELERY_TASK_TIME_LIMIT + 10
+    return settings.CELERY_TASK_TIME_LIMIT + settings.THUMBNAILER_LEASE_MARGIN_SECONDS
 
 
 def job_claim(*, job_id) -> Job | None:

@@ -174,6 +174,9 @@ THUMBNAILER_RECENT_JOBS = env_int("THUMBNAILER_RECENT_JOBS", 12)
 JOB_RETENTION = timedelta(days=env_int("JOB_RETENTION_DAYS", 7))
 # A job still PENDING this long after it was accepted is sent to the broker again.
 THUMBNAILER_STALE_AFTER_SECONDS = env_int("THUMBNAILER_STALE_AFTER_SECONDS", 120)
+# A worker's claim on a job lasts the hard time limit plus this margin (for clocks that differ
+# between machines), so a job is only ever taken over from a worker that died.
+THUMBNAILER_LEASE_MARGIN_SECONDS = env_int("THUMBNAILER_LEASE_MARGIN_SECONDS", 10)
 # A message delivered this many times without finishing fails the job (an input that kills workers).
 THUMBNAILER_MAX_DELIVERIES = env_int("THUMBNAILER_MAX_DELIVERIES", 3)
 

@@ -8,6 +8,7 @@ import logging
 from billiard.exceptions import TimeLimitExceeded
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.utils.time import get_exponential_backoff_interval
 from django.db import DatabaseError
 
 from . import reports, services
@@ -38,16 +39,17 @@ class JobTask(Task):
             )
 
 
-@shared_task(
-    bind=True,
-    base=JobTask,
-    name="thumbnailer.tasks.make_thumbnails",
-    max_retries=5,
-    # Backoff (2, 4, 8 ... 60 s) stays below the broker's visibility timeout.
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=True,
-)
+def transient_retry_countdown(retries: int) -> int:
+    """Seconds before the next try: 2, 4, 8 ... 60 s, with full jitter so many jobs spread out.
+
+    Computed here because Celery applies retry_backoff only to autoretry_for, and a plain
+    self.retry() would wait default_retry_delay (180 s): past the broker's visibility
+    timeout, so the waiting message would be delivered a second time.
+    """
+    return get_exponential_backoff_interval(factor=2, retries=retries, maximum=60, full_jitter=True)
+
+
+@shared_task(bind=True, base=JobTask, name="thumbnailer.tasks.make_thumbnails", max_retries=5)
 def make_thumbnails(self, job_id: str) -> str:
     """Make the thumbnails and the zip of one job; the Job row holds the results."""
 
@@ -67,7 +69,7 @@ def make_thumbnails(self, job_id: str) -> str:
     except TRANSIENT_ERRORS as error:
         logger.warning("transient error on job %s: %r", job_id, error)
         services.job_mark_retry(job_id=job_id)
-        raise self.retry(exc=error) from error
+        raise self.retry(exc=error, countdown=transient_retry_countdown(self.request.retries)) from error
     return job_id
 
 

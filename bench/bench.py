@@ -155,10 +155,8 @@ def build_corpus() -> list[Input]:
 def run_ours(path: Path) -> int:
     from thumbnailer import imaging
 
-    with path.open("rb") as source:
-        result = imaging.make_renditions(source, boxes=[BOX], max_pixels=100_000_000, max_frames=300)
-        source.seek(0)
-        original = source.read()
+    original = path.read_bytes()  # read once: decoded from memory and stored in the zip
+    result = imaging.make_renditions(io.BytesIO(original), boxes=[BOX], max_pixels=100_000_000, max_frames=300)
     (thumbnail,) = result.renditions
     members = [
         imaging.ArchiveMember(path.name, original, result.original.width, result.original.height,

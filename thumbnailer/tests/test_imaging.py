@@ -61,13 +61,14 @@ def near(actual, expected, tolerance=24) -> bool:
     return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
 
 
-def png_bytes(width: int, height: int, *, bit_depth: int, colour_type: int, rows: bytes | None = None) -> bytes:
-    """A PNG written by hand, for what Pillow cannot save (16-bit RGB) or would refuse (huge headers)."""
+def png_bytes(width: int, height: int, *, bit_depth: int, colour_type: int, rows: bytes | None = None,
+              interlaced: bool = False) -> bytes:
+    """A PNG written by hand, for what Pillow cannot save (16-bit RGB, interlaced) or would refuse (huge headers)."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, int(interlaced))
     body = chunk(b"IHDR", header)
     if rows is not None:
         body += chunk(b"IDAT", zlib.compress(rows))
@@ -580,3 +581,83 @@ def test_archive_refuses_names_that_are_not_plain(name):
     member = ArchiveMember(name=name, data=b"x", width=1, height=1, format="JPEG")
     with pytest.raises(ValueError):
         _archive([member])
+
+
+def _moving_square_gif(*, transparent_background: bool = False) -> tuple[bytes, list[Image.Image]]:
+    """A still background with a square moving across it: later GIF frames hold only what changed."""
+    background = quadrants((400, 300), colours=(RED, GREEN, BLUE, WHITE)).convert("RGBA")
+    if transparent_background:
+        background.paste((0, 0, 0, 0), (0, 150, 400, 300))
+    canvases = []
+    for index in range(6):
+        canvas = background.copy()
+        canvas.paste((255, 255, 0, 255), (20 + 60 * index, 120, 80 + 60 * index, 180))
+        canvases.append(canvas)
+    mode = "RGBA" if transparent_background else "RGB"
+    frames = [canvas.convert(mode) for canvas in canvases]
+    options = {"disposal": 2} if transparent_background else {}
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=40, loop=0, **options)
+    return data, canvases
+
+
+@pytest.mark.parametrize("transparent_background", [False, True])
+def test_animation_resamples_only_what_changed_and_matches_whole_frames(transparent_background):
+    """Frames updated from the changed rectangle look like frames resized whole."""
+    data, canvases = _moving_square_gif(transparent_background=transparent_background)
+    assert Image.open(io.BytesIO(data)).n_frames == 6
+
+    rendition, thumbnail = only_rendition(data)
+
+    assert thumbnail.n_frames == 6 and thumbnail.size == (128, 96)
+    for index, canvas in enumerate(canvases):
+        thumbnail.seek(index)
+        got = thumbnail.convert("RGBA")
+        expected = canvas.resize((128, 96), Image.Resampling.LANCZOS)
+        square_centre = (round((50 + 60 * index) * 128 / 400), round(150 * 96 / 300))
+        assert near(got.getpixel(square_centre), (255, 255, 0, 255)), (index, got.getpixel(square_centre))
+        if index:  # where the square was one frame ago is background again
+            before = (round((50 + 60 * (index - 1) - 30) * 128 / 400), round(130 * 96 / 300))
+            assert near(got.getpixel(before), expected.getpixel(before)), (index, got.getpixel(before))
+        opaque_difference = [
+            abs(a - b) for g, e in zip(got.get_flattened_data(), expected.get_flattened_data()) if e[3] == 255 and g[3] == 255
+            for a, b in zip(g[:3], e[:3])
+        ]
+        assert sum(opaque_difference) / len(opaque_difference) < 4
+        transparent = [g[3] == 0 for g, e in zip(got.get_flattened_data(), expected.get_flattened_data()) if e[3] == 0]
+        assert all(transparent)
+
+
+def test_png_decoded_with_isal_matches_pillows_own_decoder():
+    """Every PNG filter and interlacing give the same pixels through the faster inflate."""
+    source = photo_like((300, 200))
+    for options in ({}, {"optimize": True}, {"compress_level": 1}):
+        data = encode(source, "PNG", **options)
+        image = Image.open(io.BytesIO(data))
+        imaging._load_png_with_isal(image)
+        assert image.tobytes() == source.tobytes()
+    grey = [[(x * 3 + y * 5) % 256 for x in range(64)] for y in range(32)]
+    fast = Image.open(io.BytesIO(_adam7_grey_png(grey)))
+    assert fast.info.get("interlace") == 1
+    imaging._load_png_with_isal(fast)
+    assert fast.tobytes() == bytes(value for row in grey for value in row)
+
+
+def _adam7_grey_png(grey: list[list[int]]) -> bytes:
+    """An 8-bit grey PNG interlaced with Adam7 (Pillow reads these but cannot write them)."""
+    height, width = len(grey), len(grey[0])
+    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+    rows = b""
+    for x0, y0, dx, dy in passes:
+        if x0 < width and y0 < height:
+            for y in range(y0, height, dy):
+                rows += b"\x00" + bytes(grey[y][x] for x in range(x0, width, dx))
+    return png_bytes(width, height, bit_depth=8, colour_type=0, rows=rows, interlaced=True)
+
+
+def photo_like(size) -> Image.Image:
+    """Smooth gradients plus a deterministic pattern, so PNG picks varied row filters."""
+    width, height = size
+    image = Image.merge("RGB", (Image.linear_gradient("L").resize(size), Image.radial_gradient("L").resize(size),
+                                Image.effect_mandelbrot(size, (-2.0, -1.2, 1.0, 1.2), 40)))
+    pattern = Image.frombytes("L", size, bytes((x * 7 + y * 13) % 251 for y in range(height) for x in range(width)))
+    return Image.blend(image, Image.merge("RGB", (pattern,) * 3), 0.2)

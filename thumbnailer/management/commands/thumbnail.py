@@ -3,6 +3,7 @@
 Runs exactly what the worker runs (imaging.make_renditions, then imaging.build_archive) on local
 files, so an operator can check an image that failed on the site, or thumbnail a folder by hand.
 """
+import io
 import os
 import tempfile
 import time
@@ -78,15 +79,14 @@ class Command(BaseCommand):
 
 def thumbnail_file(path: Path, *, boxes: list[tuple[int, int]], stem: str, out_dir: Path) -> list[str]:
     """Write `<stem>_<W>x<H>.<ext>` per box and `<stem>.zip` into out_dir; return their names."""
-    with path.open("rb") as source:
-        result = imaging.make_renditions(
-            source,
-            boxes=boxes,
-            max_pixels=settings.THUMBNAILER_MAX_PIXELS,
-            max_frames=settings.THUMBNAILER_MAX_FRAMES,
-        )
-        source.seek(0)
-        original_data = source.read()
+    # Read once: the bytes are decoded from memory and stored in the zip as they are.
+    original_data = path.read_bytes()
+    result = imaging.make_renditions(
+        io.BytesIO(original_data),
+        boxes=boxes,
+        max_pixels=settings.THUMBNAILER_MAX_PIXELS,
+        max_frames=settings.THUMBNAILER_MAX_FRAMES,
+    )
 
     original = imaging.ArchiveMember(
         name=naming.safe_upload_name(path.name, extension=result.original.extension),

@@ -243,9 +243,13 @@ def job_fail(*, job_id, code: str, message: str) -> None:
 
 
 def job_mark_retry(*, job_id) -> None:
-    """Release the lease so the retried message can claim the job again."""
+    """Release the lease so the retried message can claim the job again.
+
+    This attempt ended with a known outcome, so it is taken off the delivery count: only
+    deliveries whose worker died count towards THUMBNAILER_MAX_DELIVERIES, never retries.
+    """
     Job.objects.filter(id=job_id, status=Job.Status.STARTED).update(
-        status=Job.Status.RETRY, lease_expires_at=None
+        status=Job.Status.RETRY, lease_expires_at=None, deliveries=F("deliveries") - 1
     )
 
 

@@ -157,10 +157,11 @@ def job_process(*, job_id, on_progress=None) -> None:
         logger.info("job %s is finished or gone; nothing to do", job_id)
         return
     if job.deliveries > settings.THUMBNAILER_MAX_DELIVERIES:
+        lost = job.deliveries - 1
         job_fail(
             job_id=job.id,
             code="worker_lost",
-            message=f"Processing this image stopped the worker {job.deliveries - 1} times; giving up.",
+            message=f"Processing this image stopped the worker {lost} time{'s' if lost != 1 else ''}; giving up.",
         )
         return
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import pillow_heif
-from PIL import ExifTags, Image, ImageCms
+from PIL import ExifTags, Image, ImageChops, ImageCms
 
 try:  # ISA-L's inflate, twice as fast as zlib on photo PNGs; Pillow's own path without it.
     from isal import isal_zlib
@@ -363,11 +363,14 @@ def _still_renditions(
 ) -> list[Rendition]:
     display_size = (header.width, header.height)
     targets = [fit_within(display_size, box) for box in boxes]
-    if header.format == "JPEG":
+    if header.format in ("JPEG", "HEIF"):
         largest = max(targets, key=lambda size: size[0] * size[1])
         stored_width, stored_height = _stored_size(largest, orientation)
-        # DCT scaling: libjpeg decodes at 1/2, 1/4 or 1/8 size directly, still at least
-        # REDUCING_GAP times the largest target, so the full-resolution image never exists.
+        # Shrink-on-load, never smaller than REDUCING_GAP times the largest target. JPEG: DCT
+        # scaling, libjpeg decodes at 1/2, 1/4 or 1/8 size, so the full-size image never
+        # exists. HEIF: pillow-heif decodes the embedded thumbnail instead (iPhones store a
+        # 320x240 one) when it is a true scaled copy (same crop, rotation and profile):
+        # 10 ms instead of 900 ms for a 12 MP HEVC grid.
         image.draft(None, (int(stored_width * REDUCING_GAP), int(stored_height * REDUCING_GAP)))
     elif header.format == "PNG":
         _load_png_with_isal(image)
@@ -532,8 +535,39 @@ def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
                 converted.putalpha(image.getchannel("A"))
             return converted
     if image.mode == "CMYK":
-        return image.convert("RGB")
+        return _cmyk_to_srgb_without_profile(image)
     return image
+
+
+# What solid process inks look like on coated paper, in sRGB (the usual SWOP/FOGRA swatches).
+# Pillow's own CMYK->RGB treats cyan as pure (0, 255, 255), far brighter than any print.
+_PROCESS_INKS = ((0, 174, 239), (236, 0, 140), (255, 242, 0), (35, 31, 32))
+
+
+@functools.cache
+def _ink_curves() -> tuple[tuple[list[int], ...], ...]:
+    """Per output band, per ink: how much light is left at each ink amount 0-255."""
+    return tuple(
+        tuple([round(255 - amount * (255 - ink[band]) / 255) for amount in range(256)] for ink in _PROCESS_INKS)
+        for band in range(3)
+    )
+
+
+def _cmyk_to_srgb_without_profile(image: Image.Image) -> Image.Image:
+    """CMYK with no embedded profile, rendered as overprinted process inks (a multiply model).
+
+    Without a profile the numbers still mean ink on paper; each ink filters the light the
+    others leave, so pure cyan shows as printed cyan (0, 174, 239) and C+M+Y+K as near black.
+    Done on the thumbnail, so the eight LUT passes cost a fraction of a millisecond.
+    """
+    inks = image.split()
+    bands = []
+    for curves in _ink_curves():
+        band = inks[0].point(curves[0])
+        for ink, curve in zip(inks[1:], curves[1:]):
+            band = ImageChops.multiply(band, ink.point(curve))
+        bands.append(band)
+    return Image.merge("RGB", bands)
 
 
 def _orient(image: Image.Image, orientation: int) -> Image.Image:

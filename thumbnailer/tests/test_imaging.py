@@ -6,6 +6,7 @@ import struct
 import zipfile
 import zlib
 
+import pillow_heif
 import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
@@ -389,14 +390,24 @@ def test_broken_icc_profile_is_ignored_not_fatal():
 
 
 @pytest.mark.parametrize("image_format", ["JPEG", "TIFF"])
-def test_cmyk_without_a_profile_becomes_rgb(image_format):
-    cmyk = Image.new("CMYK", (200, 100), (255, 0, 0, 0))  # pure cyan
-    cmyk.paste((0, 0, 0, 255), (100, 0, 200, 100))  # pure black
+@pytest.mark.parametrize(
+    ("ink", "expected"),
+    [
+        ((0, 0, 0, 0), (255, 255, 255)),  # bare paper
+        ((255, 0, 0, 0), (0, 174, 239)),  # process cyan, not the screen's (0, 255, 255)
+        ((0, 255, 0, 0), (236, 0, 140)),
+        ((0, 0, 255, 0), (255, 242, 0)),
+        ((0, 0, 0, 255), (35, 31, 32)),
+        ((255, 255, 0, 0), (0, 0, 131)),  # cyan over magenta: blue
+        ((128, 0, 0, 0), (128, 215, 247)),  # half-tone cyan
+    ],
+    ids=["paper", "cyan", "magenta", "yellow", "black", "blue", "half-cyan"],
+)
+def test_cmyk_without_a_profile_is_rendered_as_printed_inks(image_format, ink, expected):
+    cmyk = Image.new("CMYK", (200, 100), ink)
     rendition, thumbnail = only_rendition(encode(cmyk, image_format))
     assert thumbnail.mode == "RGB" and rendition.format == "JPEG"
-    red, green, blue = thumbnail.getpixel((30, 32))
-    assert red < 60 and green > 200 and blue > 200, (red, green, blue)
-    assert near(thumbnail.getpixel((100, 32)), BLACK, tolerance=40)
+    assert near(thumbnail.getpixel((64, 32)), expected, tolerance=6), thumbnail.getpixel((64, 32))
 
 
 def _grey_16bit_png(width=256, height=64) -> bytes:
@@ -533,6 +544,28 @@ def test_heic_and_avif_photos_become_upright_jpeg_thumbnails(image_format):
     assert rendition.format == "JPEG" and thumbnail.size == (128, 85)
     colours = quadrant_colours(thumbnail)
     assert all(near(got, want, tolerance=40) for got, want in zip(colours, (RED, GREEN, BLUE, WHITE))), colours
+
+
+def test_heic_thumbnail_comes_from_the_embedded_thumbnail_when_it_is_big_enough(monkeypatch):
+    """An iPhone-style HEIC carries a 320 px preview; decoding it instead of the photo is 90x faster."""
+    photo = quadrants((1200, 800))
+    data = encode(photo, "HEIF", quality=90, thumbnails=[320])
+    assert Image.open(io.BytesIO(data)).info["thumbnails"] == [320]
+    drafts = []
+    real_draft = pillow_heif.as_plugin.HeifImageFile.draft
+    monkeypatch.setattr(pillow_heif.as_plugin.HeifImageFile, "draft",
+                        lambda self, mode, size: drafts.append(real_draft(self, mode, size)) or drafts[-1])
+
+    (small,) = render(data, boxes=[(128, 128)]).renditions
+    (large,) = render(data, boxes=[(400, 400)]).renditions  # bigger than the preview allows: full decode
+
+    assert drafts == [("RGB", (0, 0, 320, 212)), None]
+
+    for rendition, size in ((small, (128, 85)), (large, (400, 267))):
+        thumbnail = Image.open(io.BytesIO(rendition.data))
+        assert thumbnail.size == size
+        colours = quadrant_colours(thumbnail)
+        assert all(near(got, want, tolerance=40) for got, want in zip(colours, (RED, GREEN, BLUE, WHITE))), colours
 
 
 # --- build_archive ----------------------------------------------------------------------------

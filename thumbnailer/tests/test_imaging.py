@@ -205,11 +205,14 @@ def test_read_header_never_decodes_pixel_data():
         (png_bytes(40, 30, bit_depth=8, colour_type=2), "corrupt_image"),  # header, no pixels
         (_sample("GIF")[:-10], "corrupt_image"),
         (_sample("WEBP")[:60], "corrupt_image"),
+        (encode(quadrants((1200, 800)), "WEBP")[:-500], "corrupt_image"),  # through libwebp's scaled decode
+        (encode(quadrants((1200, 800)), "PNG")[:-500], "corrupt_image"),  # through the ISA-L inflate
         (b"", "empty_file"),
         (b"GIF89a not really", "not_an_image"),
         (png_bytes(20_000, 20_000, bit_depth=8, colour_type=2), "too_many_pixels"),
     ],
-    ids=["jpeg-truncated", "png-truncated", "png-no-idat", "gif-truncated", "webp-truncated", "empty", "fake-gif",
+    ids=["jpeg-truncated", "png-truncated", "png-no-idat", "gif-truncated", "webp-truncated", "big-webp-truncated",
+         "big-png-truncated", "empty", "fake-gif",
          "too-many-pixels"],
 )
 def test_make_renditions_turns_every_bad_image_into_image_rejected(data, code):
@@ -694,3 +697,37 @@ def photo_like(size) -> Image.Image:
                                 Image.effect_mandelbrot(size, (-2.0, -1.2, 1.0, 1.2), 40)))
     pattern = Image.frombytes("L", size, bytes((x * 7 + y * 13) % 251 for y in range(height) for x in range(width)))
     return Image.blend(image, Image.merge("RGB", (pattern,) * 3), 0.2)
+
+
+def _webp_photo(**options) -> bytes:
+    return encode(photo_like((1200, 800)), "WEBP", quality=90, **options)
+
+
+def test_webp_is_shrunk_on_load_by_libwebp_and_looks_like_a_full_decode(monkeypatch):
+    data = _webp_photo()
+    image = Image.open(io.BytesIO(data))
+    shrunk = imaging._decode_webp_scaled(image, io.BytesIO(data), (256, 170))
+    assert shrunk is not None and shrunk.mode == "RGB" and shrunk.size == (256, 171)
+
+    (fast,) = render(data).renditions
+    monkeypatch.setattr(imaging, "_libwebp", lambda: None)  # as if libwebp could not be loaded
+    (plain,) = render(data).renditions
+
+    assert (fast.width, fast.height, fast.format) == (plain.width, plain.height, plain.format) == (128, 85, "WEBP")
+    fast_pixels = Image.open(io.BytesIO(fast.data)).convert("RGB").tobytes()
+    plain_pixels = Image.open(io.BytesIO(plain.data)).convert("RGB").tobytes()
+    assert sum(abs(a - b) for a, b in zip(fast_pixels, plain_pixels)) / len(plain_pixels) < 3
+
+
+@pytest.mark.parametrize(
+    ("data", "wanted"),
+    [
+        (encode(_rgba_half_transparent().resize((800, 400)), "WEBP"), (256, 128)),  # alpha: Pillow decodes
+        (_webp_photo(), (800, 600)),  # less than 2x to gain: Pillow decodes
+        (_animation("WEBP"), (64, 64)),
+    ],
+    ids=["alpha", "little-to-shrink", "animated"],
+)
+def test_webp_falls_back_to_pillow_where_scaling_would_be_wrong_or_useless(data, wanted):
+    image = Image.open(io.BytesIO(data))
+    assert imaging._decode_webp_scaled(image, io.BytesIO(data), wanted) is None

@@ -104,7 +104,13 @@ def job_create(
 def job_send(*, job_id) -> None:
     """Publish make_thumbnails(job_id) with the job id as the task id; raise QueueUnavailable."""
     try:
-        current_app.send_task(MAKE_THUMBNAILS, args=[str(job_id)], task_id=str(job_id))
+        # ignore_result: nobody waits on this task's result (the Job row is the outcome, and
+        # progress is stored explicitly). Without it Celery's Redis backend subscribes to
+        # every sent task's result channel, and once Redis has been down that subscription
+        # hangs ~20 s and then fails for good ("must be restarted"): 500s instead of 503s.
+        current_app.send_task(
+            MAKE_THUMBNAILS, args=[str(job_id)], task_id=str(job_id), ignore_result=True
+        )
     except (BrokerError, OSError) as error:
         logger.warning("broker unavailable while sending job %s: %s", job_id, error)
         raise QueueUnavailable(str(error)) from error

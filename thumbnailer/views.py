@@ -116,7 +116,11 @@ def upload_page(request):
             messages.error(request, f"{upload.name}: {outcome.message}")
 
     if not accepted:
-        return render_upload_page(request, UploadForm(), status=max(statuses, default=400))
+        status = max(statuses, default=400)
+        response = render_upload_page(request, UploadForm(), status=status)
+        if status == 503:
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     ids = ",".join(str(job.id) for job in accepted)
     return HttpResponseRedirect(f"{reverse('thumbnailer:job_results')}?ids={ids}", status=303)
 

@@ -41,10 +41,13 @@ def read_all(path: str) -> bytes:
 
 
 def delete_folder(folder: str) -> int:
-    """Delete every file in a job folder; return how many were deleted."""
+    """Delete every file in a job folder, then the folder; return how many files were deleted."""
     if not default_storage.exists(folder):
         return 0
     _, files = default_storage.listdir(folder)
     for name in files:
         default_storage.delete(f"{folder}/{name}")
+    # The filesystem keeps an empty directory (one per discarded or purged job, forever);
+    # object stores have no folders, and deleting a missing key is a no-op there.
+    default_storage.delete(folder)
     return len(files)

@@ -3,6 +3,7 @@
 Writes live here (job_submit, job_process, ...); reads for pages and JSON live in
 selectors.py. Views and tasks stay thin and call one function each.
 """
+import io
 import logging
 import tempfile
 import time
@@ -13,7 +14,6 @@ from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F, Q
@@ -174,15 +174,17 @@ def job_process(*, job_id, on_progress=None) -> None:
 
     started = time.monotonic()
     boxes = naming.parse_boxes(",".join(job.sizes), largest=settings.THUMBNAILER_LARGEST_SIDE)
+    # Read before decoding: a storage or network error is then a transient error (retried),
+    # never mistaken for a damaged image. The zip needs these same bytes.
+    original_data = storage_io.read_all(job.original_path)
     try:
-        with default_storage.open(job.original_path, "rb") as original:
-            rendered = imaging.make_renditions(
-                original,
-                boxes=boxes,
-                max_pixels=settings.THUMBNAILER_MAX_PIXELS,
-                max_frames=settings.THUMBNAILER_MAX_FRAMES,
-                on_progress=on_progress,
-            )
+        rendered = imaging.make_renditions(
+            io.BytesIO(original_data),
+            boxes=boxes,
+            max_pixels=settings.THUMBNAILER_MAX_PIXELS,
+            max_frames=settings.THUMBNAILER_MAX_FRAMES,
+            on_progress=on_progress,
+        )
     except imaging.ImageRejected as rejected:
         if isinstance(rejected.__cause__, SoftTimeLimitExceeded):
             # imaging reports whatever interrupts a decoder as a bad image; running out of
@@ -219,7 +221,7 @@ def job_process(*, job_id, on_progress=None) -> None:
 
     original_member = imaging.ArchiveMember(
         name=job.original_path.rsplit("/", 1)[-1],
-        data=storage_io.read_all(job.original_path),
+        data=original_data,
         width=job.original_width,
         height=job.original_height,
         format=job.original_format,

@@ -66,6 +66,11 @@ WEBP_QUALITY = 80
 # result is indistinguishable from a full Lanczos pass at thumbnail sizes, several times faster.
 REDUCING_GAP = 2.0
 
+# Pillow hands an image's memory back after use, and large blocks go back to the OS, so the
+# next image page-faults its memory in again: 40 of the 145 ms of a 12 MP PNG. Up to this
+# many 16 MiB blocks are kept for reuse in a process that makes thumbnails (at most 64 MiB).
+REUSED_IMAGE_BLOCKS = 4
+
 # Frames x canvas pixels decoded for one animated thumbnail. Past it, the first frame only,
 # so a 300-frame animation on a huge canvas cannot hold a worker for minutes.
 MAX_ANIMATION_PIXELS = 400_000_000
@@ -175,6 +180,7 @@ def make_renditions(
     if any(width < 1 or height < 1 for width, height in boxes):
         raise ValueError(f"Every box needs two positive sides, got {boxes}.")
     report = on_progress or (lambda done, total: None)
+    _reuse_image_memory()
 
     with _rejecting_bad_images():
         image = _open(source, max_pixels=max_pixels)
@@ -185,6 +191,12 @@ def make_renditions(
         else:
             renditions = _still_renditions(image, source, header, boxes, orientation, report)
     return ThumbnailSet(original=header, renditions=renditions)
+
+
+def _reuse_image_memory() -> None:
+    """Let Pillow keep freed image blocks (process-wide; only raised, never lowered)."""
+    if Image.core.get_blocks_max() < REUSED_IMAGE_BLOCKS:
+        Image.core.set_blocks_max(REUSED_IMAGE_BLOCKS)
 
 
 def build_archive(members: Sequence[ArchiveMember], out: BinaryIO) -> None:

@@ -731,3 +731,18 @@ def test_webp_is_shrunk_on_load_by_libwebp_and_looks_like_a_full_decode(monkeypa
 def test_webp_falls_back_to_pillow_where_scaling_would_be_wrong_or_useless(data, wanted):
     image = Image.open(io.BytesIO(data))
     assert imaging._decode_webp_scaled(image, io.BytesIO(data), wanted) is None
+
+
+def test_frames_past_the_cap_are_never_decoded(monkeypatch):
+    """With too many frames, only the first is decoded: the rest cost a header scan, not pixels."""
+    from PIL import GifImagePlugin
+
+    decoded = []
+    real_load_end = GifImagePlugin.GifImageFile.load_end
+    monkeypatch.setattr(GifImagePlugin.GifImageFile, "load_end",
+                        lambda self: decoded.append(self.tell()) or real_load_end(self))
+
+    rendition, thumbnail = only_rendition(_animation("GIF"), max_frames=4)
+
+    assert decoded == [0]
+    assert getattr(thumbnail, "n_frames", 1) == 1 and rendition.format == "GIF"

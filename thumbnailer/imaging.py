@@ -1,7 +1,8 @@
 """The image pipeline: identify, decode (shrink-on-load), orient, convert, resize, encode, zip.
 
-Pure: Pillow, pillow-heif and the standard library only; never Django or Celery. Functions take
-file objects and return bytes and facts, so the worker, the CLI and the tests share one pipeline.
+Pure: Pillow (and the libwebp it ships), pillow-heif, isal and the standard library; never Django
+or Celery. Functions take file objects and return bytes and facts, so the worker, the CLI and the
+tests share one pipeline.
 Every problem with the image bytes themselves comes out as `ImageRejected`, never as a Pillow error.
 """
 from __future__ import annotations
@@ -181,6 +182,11 @@ def make_renditions(
         raise ValueError(f"Every box needs two positive sides, got {boxes}.")
     report = on_progress or (lambda done, total: None)
     _reuse_image_memory()
+    # Read before decoding, outside the error translation: a storage or network error stays
+    # an OSError the worker can retry, never a "corrupt image". Decoding from memory is faster.
+    if not isinstance(source, io.BytesIO):
+        source.seek(0)
+        source = io.BytesIO(source.read())
 
     with _rejecting_bad_images():
         image = _open(source, max_pixels=max_pixels)
@@ -428,7 +434,7 @@ def _load_png_with_isal(image: Image.Image) -> None:
     Pillow still unfilters, de-interlaces and checks the size, streaming, so memory use is
     unchanged. Pillow stops at the last row, so the stream needs no trailing checksum.
     """
-    if isal_zlib is None or not image.tile or "load_read" not in dir(image):
+    if isal_zlib is None or not image.tile or not hasattr(image, "load_read"):
         return
     read_idat = image.load_read
     inflater = isal_zlib.decompressobj()
@@ -462,7 +468,7 @@ def _load_png_with_isal(image: Image.Image) -> None:
 # WebP shrink-on-load. Pillow decodes WebP at full size only; libwebp itself can scale while
 # converting from YUV (WebPDecoderOptions.use_scaling, what libvips uses): 11 ms instead of
 # 24 ms for 2 MP. Pillow ships libwebp, so it is driven through ctypes with the decoder
-# structs of ABI 2.x (libwebp 0.5 to 1.6+). libwebp's init call refuses any other ABI, and
+# structs of decoder ABI 2.x (stable since libwebp 0.5); its init call refuses any other ABI;
 # any doubt (library not found, alpha, animation, a failed decode) falls back to Pillow.
 _WEBP_DECODER_ABI_VERSION = 0x0209
 _WEBP_MODE_RGB = 0
@@ -684,7 +690,7 @@ def _cmyk_to_srgb_without_profile(image: Image.Image) -> Image.Image:
 
     Without a profile the numbers still mean ink on paper; each ink filters the light the
     others leave, so pure cyan shows as printed cyan (0, 174, 239) and C+M+Y+K as near black.
-    Done on the thumbnail, so the eight LUT passes cost a fraction of a millisecond.
+    Done on the thumbnail, so the lookup-table passes cost a fraction of a millisecond.
     """
     inks = image.split()
     bands = []
@@ -853,7 +859,7 @@ def _animated_renditions(
             else:
                 thumbnails.append(_resize_changed_part(frame, previous, changed))
 
-    if any(_has_alpha(thumbnails[0]) or _has_alpha(thumbnails[-1]) for thumbnails in thumbnails_per_box):
+    if any(_has_alpha(thumbnail) for thumbnail in thumbnails_per_box[0]):  # one mode for the whole animation
         thumbnails_per_box = [[frame.convert("RGBA") for frame in frames] for frames in thumbnails_per_box]
     renditions = []
     for done, (box, thumbnails) in enumerate(zip(boxes, thumbnails_per_box), start=1):

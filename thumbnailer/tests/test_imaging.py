@@ -221,6 +221,25 @@ def test_make_renditions_turns_every_bad_image_into_image_rejected(data, code):
     assert caught.value.code == code
 
 
+class _FailingStorage(io.RawIOBase):
+    """A file whose storage fails mid-read, like a dropped network connection."""
+
+    def seekable(self):
+        return True
+
+    def seek(self, offset, whence=0):
+        return 0
+
+    def read(self, size=-1):
+        raise ConnectionResetError("storage went away")
+
+
+def test_a_storage_error_is_not_mistaken_for_a_corrupt_image():
+    """The worker must be able to retry it: it stays an OSError, never ImageRejected."""
+    with pytest.raises(ConnectionResetError):
+        imaging.make_renditions(_FailingStorage(), boxes=[BOX], max_pixels=MAX_PIXELS, max_frames=300)
+
+
 # --- geometry ---------------------------------------------------------------------------------
 
 

@@ -1,0 +1,60 @@
+"""Many clients at once against the real stack (gunicorn + Celery worker + Redis), bounded in time.
+
+The same client code as `make loadtest` (scripts/loadtest.py) drives a private stack: every
+upload must be accepted and finish SUCCESS, nothing may answer 5xx, and no two jobs may
+share a file even though every client names its file the same.
+"""
+import hashlib
+
+import pytest
+from django.core.files.storage import default_storage
+
+from scripts.loadtest import run_load
+from thumbnailer.models import Job
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+CLIENTS = 20
+UPLOADS_PER_CLIENT = 10
+
+
+def job_files(job: Job) -> list[str]:
+    return [job.original_path, *(thumb["path"] for thumb in job.thumbnails), job.archive_path]
+
+
+def test_twenty_clients_uploading_ten_images_each_all_succeed(private_stack):
+    """All 200 uploads are accepted and end SUCCESS; each job keeps its own image in its own folder."""
+    web = private_stack.web()
+    private_stack.worker(concurrency=2)
+
+    report = run_load(
+        web.url,
+        clients=CLIENTS,
+        uploads=UPLOADS_PER_CLIENT,
+        job_timeout=120,
+        run_timeout=180,
+    )
+    print("\n".join(report.summary_lines()))
+
+    assert [record.error for record in report.records if record.error] == []
+    assert report.server_errors == 0
+    assert [record.upload_status for record in report.records] == [202] * CLIENTS * UPLOADS_PER_CLIENT
+    assert len(report.succeeded) == CLIENTS * UPLOADS_PER_CLIENT
+
+    task_ids = [record.task_id for record in report.records]
+    jobs = {str(job.id): job for job in Job.objects.filter(id__in=task_ids)}
+    assert len(jobs) == CLIENTS * UPLOADS_PER_CLIENT
+    every_file = [path for job in jobs.values() for path in job_files(job)]
+    assert len(every_file) == len(set(every_file)), "two jobs share a file"
+    for job in jobs.values():
+        folder = f"jobs/{job.id}"
+        assert sorted(default_storage.listdir(folder)[1]) == sorted(
+            path.removeprefix(f"{folder}/") for path in job_files(job)
+        )
+        assert [path.rsplit("/", 1)[-1] for path in job_files(job)] == [
+            "photo.jpg", "photo_128x128.jpg", "photo.zip"
+        ]
+    for record in report.records:
+        with default_storage.open(jobs[record.task_id].original_path) as stored:
+            assert hashlib.sha256(stored.read()).hexdigest() == record.sha256, "a job holds another's image"
+

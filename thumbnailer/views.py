@@ -1,4 +1,5 @@
 """Views: validate with a form, call a service, answer. No image is decoded here."""
+import functools
 import logging
 import uuid
 
@@ -10,7 +11,7 @@ from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from . import imaging, selectors, services
 from .forms import ApiJobForm, UploadForm
@@ -41,6 +42,27 @@ MEDIA_CONTENT_TYPES = {
 
 def json_error(code: str, message: str, *, status: int, headers: dict | None = None) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+def json_methods(*methods: str):
+    """require_http_methods for the JSON views: their 405 is a JSON error like every other answer."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def checked(request, *args, **kwargs):
+            if request.method not in methods:
+                response = json_error(
+                    "method_not_allowed",
+                    f"This address only answers {' or '.join(methods)}.",
+                    status=405,
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
+            return view(request, *args, **kwargs)
+
+        return checked
+
+    return decorator
 
 
 def too_large_message() -> str:
@@ -157,7 +179,7 @@ def is_uuid(text: str) -> bool:
 
 
 @csrf_exempt  # a script's API: no cookies, no session, so no cross-site request to forge
-@require_POST
+@json_methods("POST")
 def api_jobs(request):
     """Accept one image for scripts: 202 with the status URL, or a JSON error."""
     if request_too_large(request, files=1):
@@ -191,7 +213,7 @@ def api_jobs(request):
     return JsonResponse(body, status=202, headers={"Location": status_url})
 
 
-@require_GET
+@json_methods("GET")
 def task_status(request, task_id):
     """The status JSON for one job (the tutorial's polling contract, extended)."""
     job = selectors.job_get(job_id=task_id) if is_uuid(task_id) else None
@@ -215,7 +237,7 @@ def stats_page(request):
     )
 
 
-@require_GET
+@json_methods("GET")
 def api_stats(request):
     summaries = selectors.summaries_recent()
     return JsonResponse({"summaries": [selectors.summary_payload(summary) for summary in summaries]})

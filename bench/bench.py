@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -314,6 +315,8 @@ def main() -> None:
     baselines = {name: measure(name, inputs[0], 1, 1)["baseline_mib"] for name in pipelines} if inputs else {}
     print("interpreter RSS after imports (MiB): " + ", ".join(f"{k} {v:.1f}" for k, v in baselines.items()))
     print(f"total bench time {time.perf_counter() - started:.0f} s; ratios > 1 mean ours is faster")
+    if importlib.util.find_spec("isal") is None:
+        print("note: isal is not installed (requirements.txt): ours decoded PNG with Pillow's slower inflate")
 
 
 if __name__ == "__main__":

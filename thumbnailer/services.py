@@ -165,10 +165,11 @@ def job_process(*, job_id, on_progress=None) -> None:
         return
     if job.deliveries > settings.THUMBNAILER_MAX_DELIVERIES:
         lost = job.deliveries - 1
+        times = "1 time" if lost == 1 else f"{lost} times"
         job_fail(
             job_id=job.id,
             code="worker_lost",
-            message=f"Processing this image stopped the worker {lost} time{'s' if lost != 1 else ''}; giving up.",
+            message=f"Processing this image stopped the worker {times}; giving up.",
         )
         return
 

@@ -202,7 +202,9 @@ def test_broker_down_at_upload_is_503_and_nothing_is_kept(private_stack, media_r
         {
             "error": {
                 "code": "queue_unavailable",
-                "message": "The thumbnail queue is not available right now; nothing was stored. Try again later.",
+                "message": (
+                    "The thumbnail queue is not available right now; nothing was stored. Try again later."
+                ),
             }
         },
     )

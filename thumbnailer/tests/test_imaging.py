@@ -76,43 +76,78 @@ def png_bytes(width: int, height: int, *, bit_depth: int, colour_type: int, rows
     return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b"")
 
 
-def swapped_primaries_profile() -> bytes:
-    """An RGB ICC profile whose red primary is sRGB's green and vice versa.
+def _s15(value: float) -> bytes:
+    return struct.pack(">i", round(value * 65536))
 
-    Pure red pixels tagged with it are green in sRGB: an unmistakable sign the profile was applied.
-    """
-    def s15(value: float) -> bytes:
-        return struct.pack(">i", round(value * 65536))
 
-    def xyz(x, y, z) -> bytes:
-        return b"XYZ \0\0\0\0" + s15(x) + s15(y) + s15(z)
+def _xyz(x: float, y: float, z: float) -> bytes:
+    return b"XYZ \0\0\0\0" + _s15(x) + _s15(y) + _s15(z)
 
-    gamma = b"curv\0\0\0\0" + struct.pack(">IH", 1, 0x0233) + b"\0\0"  # gamma 2.2
+
+D50 = (0.9642, 1.0, 0.8249)
+
+
+def icc_profile(device_class: bytes, colour_space: bytes, pcs: bytes, tags: list[tuple[bytes, bytes]]) -> bytes:
+    """A minimal ICC v2.1 profile: header, tag table, tags (with a description and D50 white)."""
     description = b"desc\0\0\0\0" + struct.pack(">I", 5) + b"test\0" + b"\0" * 79
-    tags = [
-        (b"desc", description),
-        (b"wtpt", xyz(0.9642, 1.0, 0.8249)),
-        (b"rXYZ", xyz(0.3851, 0.7169, 0.0971)),  # sRGB green (D50)
-        (b"gXYZ", xyz(0.4361, 0.2225, 0.0139)),  # sRGB red (D50)
-        (b"bXYZ", xyz(0.1431, 0.0606, 0.7141)),
-        (b"rTRC", gamma),
-        (b"gTRC", gamma),
-        (b"bTRC", gamma),
-    ]
+    tags = [(b"desc", description), (b"wtpt", _xyz(*D50)), *tags]
     offset = 128 + 4 + 12 * len(tags)
     table, data = b"", b""
     for signature, body in tags:
         body += b"\0" * (-len(body) % 4)
         table += signature + struct.pack(">II", offset + len(data), len(body))
         data += body
-    size = offset + len(data)
     header = (
-        struct.pack(">I", size) + b"lcms" + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ "
-        + b"\0" * 12 + b"acsp" + b"\0" * 24 + struct.pack(">I", 0) + s15(0.9642) + s15(1.0) + s15(0.8249)
-        + b"\0" * 48
+        struct.pack(">I", offset + len(data)) + b"lcms" + struct.pack(">I", 0x02100000)
+        + device_class + colour_space + pcs + b"\0" * 12 + b"acsp" + b"\0" * 24 + struct.pack(">I", 0)
+        + _xyz(*D50)[8:] + b"\0" * 48
     )
     assert len(header) == 128
     return header + struct.pack(">I", len(tags)) + table + data
+
+
+def swapped_primaries_profile() -> bytes:
+    """An RGB ICC profile whose red primary is sRGB's green and vice versa.
+
+    Pure red pixels tagged with it are green in sRGB: an unmistakable sign the profile was applied.
+    """
+    gamma = b"curv\0\0\0\0" + struct.pack(">IH", 1, 0x0233) + b"\0\0"  # gamma 2.2
+    return icc_profile(b"mntr", b"RGB ", b"XYZ ", [
+        (b"rXYZ", _xyz(0.3851, 0.7169, 0.0971)),  # sRGB green (D50)
+        (b"gXYZ", _xyz(0.4361, 0.2225, 0.0139)),  # sRGB red (D50)
+        (b"bXYZ", _xyz(0.1431, 0.0606, 0.7141)),
+        (b"rTRC", gamma),
+        (b"gTRC", gamma),
+        (b"bTRC", gamma),
+    ])
+
+
+# Lab of each CMYK corner (ink fully off or on) in the test profile below; other corners dark grey.
+CYAN_IS_RED_LAB = {
+    (0, 0, 0, 0): (100, 0, 0),
+    (1, 0, 0, 0): (53.2, 80.1, 67.2),  # sRGB red
+    (0, 1, 0, 0): (87.7, -86.2, 83.2),  # sRGB green
+    **{(c, m, y, 1): (0, 0, 0) for c in (0, 1) for m in (0, 1) for y in (0, 1)},
+}
+
+
+def cmyk_profile_cyan_is_red() -> bytes:
+    """A CMYK ICC profile (a 2-point lut16 to Lab) in which cyan ink looks red and magenta green.
+
+    Only a profile that is really applied turns a pure cyan pixel red; Pillow's plain
+    CMYK->RGB or the no-profile ink model would make it cyan.
+    """
+    def lab16(lightness: float, a: float, b: float) -> bytes:  # ICC v2 16-bit Lab encoding
+        return struct.pack(">HHH", round(lightness * 652.8), round((a + 128) * 256), round((b + 128) * 256))
+
+    corners = b"".join(
+        lab16(*CYAN_IS_RED_LAB.get((c, m, y, k), (20, 0, 0)))
+        for c in (0, 1) for m in (0, 1) for y in (0, 1) for k in (0, 1)
+    )
+    identity = b"".join(_s15(value) for value in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    linear = struct.pack(">HH", 0, 65535)
+    lut = b"mft2\0\0\0\0" + bytes((4, 3, 2, 0)) + identity + struct.pack(">HH", 2, 2) + linear * 4 + corners + linear * 3
+    return icc_profile(b"prtr", b"CMYK", b"Lab ", [(b"A2B0", lut)])
 
 
 def exif_with_gps(orientation: int = 1) -> Image.Exif:
@@ -430,6 +465,19 @@ def test_cmyk_without_a_profile_is_rendered_as_printed_inks(image_format, ink, e
     rendition, thumbnail = only_rendition(encode(cmyk, image_format))
     assert thumbnail.mode == "RGB" and rendition.format == "JPEG"
     assert near(thumbnail.getpixel((64, 32)), expected, tolerance=6), thumbnail.getpixel((64, 32))
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "TIFF"])
+@pytest.mark.parametrize(
+    ("ink", "expected"),
+    [((0, 0, 0, 0), WHITE), ((255, 0, 0, 0), RED), ((0, 255, 0, 0), GREEN), ((0, 0, 0, 255), BLACK)],
+    ids=["paper", "cyan-is-red", "magenta-is-green", "black"],
+)
+def test_cmyk_with_an_embedded_profile_is_converted_through_it(image_format, ink, expected):
+    data = encode(Image.new("CMYK", (200, 100), ink), image_format, icc_profile=cmyk_profile_cyan_is_red())
+    rendition, thumbnail = only_rendition(data)
+    assert thumbnail.mode == "RGB" and rendition.format == "JPEG" and "icc_profile" not in thumbnail.info
+    assert near(thumbnail.getpixel((64, 32)), expected, tolerance=16), thumbnail.getpixel((64, 32))
 
 
 def _grey_16bit_png(width=256, height=64) -> bytes:

@@ -188,7 +188,7 @@ def make_renditions(
         source.seek(0)
         source = io.BytesIO(source.read())
 
-    with _rejecting_bad_images():
+    with _rejecting_bad_images(quiet=True):
         image = _open(source, max_pixels=max_pixels)
         orientation = _orientation(image)
         header = _header_of(image, orientation)
@@ -258,14 +258,18 @@ def _write_member(archive: zipfile.ZipFile, name: str, data: bytes, *, compresse
 
 
 @contextlib.contextmanager
-def _rejecting_bad_images() -> Iterator[None]:
-    """Turn whatever Pillow and its decoders raise for bad bytes into ImageRejected."""
+def _rejecting_bad_images(*, quiet: bool = False) -> Iterator[None]:
+    """Turn whatever Pillow and its decoders raise for bad bytes into ImageRejected.
+
+    quiet also silences Pillow's warnings about odd-but-readable files (bad EXIF, a
+    DecompressionBombWarning between Pillow's own limit and ours): our checks decide instead.
+    catch_warnings() swaps process-wide state, so only single-threaded callers ask for it (the
+    prefork worker and the CLI); the threaded web server's header reads leave warnings alone.
+    """
     try:
-        with warnings.catch_warnings():
-            # Pillow warns about odd-but-readable files (bad EXIF, DecompressionBombWarning
-            # between Pillow's own limit and ours); our explicit checks decide instead.
-            # catch_warnings is process-wide: fine for prefork workers and the CLI.
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings() if quiet else contextlib.nullcontext():
+            if quiet:
+                warnings.simplefilter("ignore")
             yield
     except ImageRejected:
         raise

@@ -223,6 +223,17 @@ def test_read_header_rejects_bad_input_with_a_code(data, code):
     assert caught.value.message.endswith(".")
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_read_header_accepts_up_to_our_limit_not_pillows():
+    """Pillow's own bomb limit (89 MP) only warns below twice its value; our 100 MP cap decides."""
+    data = png_bytes(9_700, 10_000, bit_depth=8, colour_type=2)  # 97 MP
+    assert imaging.read_header(io.BytesIO(data), max_pixels=MAX_PIXELS) == ImageHeader("PNG", 9_700, 10_000, 1, "png")
+    with pytest.raises(ImageRejected) as caught:
+        imaging.read_header(io.BytesIO(data), max_pixels=50_000_000)
+    assert (caught.value.code, caught.value.message) == (
+        "too_many_pixels", "The image is 9700x10000 pixels (97 MP); the limit is 50 MP.")
+
+
 def test_read_header_never_decodes_pixel_data():
     """A header with no pixel data at all is enough: the upload view never decodes."""
     data = png_bytes(4000, 3000, bit_depth=8, colour_type=2)

@@ -768,6 +768,13 @@ def _adam7_grey_png(grey: list[list[int]]) -> bytes:
     return png_bytes(width, height, bit_depth=8, colour_type=0, rows=rows, interlaced=True)
 
 
+def test_png_without_isal_falls_back_to_pillows_inflate(monkeypatch):
+    monkeypatch.setattr(imaging, "isal_zlib", None)
+    rendition, thumbnail = only_rendition(encode(quadrants((300, 200)), "PNG"))
+    assert rendition.format == "PNG" and thumbnail.size == (128, 85)
+    assert all(near(got, want) for got, want in zip(quadrant_colours(thumbnail), (RED, GREEN, BLUE, WHITE)))
+
+
 def photo_like(size) -> Image.Image:
     """Smooth gradients plus a deterministic pattern, so PNG picks varied row filters."""
     width, height = size

@@ -58,6 +58,15 @@ def quadrant_colours(image: Image.Image) -> list[tuple[int, ...]]:
     return [image.getpixel(point) for point in points]
 
 
+def photo_like(size) -> Image.Image:
+    """Smooth gradients plus a deterministic pattern, so PNG picks varied row filters."""
+    width, height = size
+    image = Image.merge("RGB", (Image.linear_gradient("L").resize(size), Image.radial_gradient("L").resize(size),
+                                Image.effect_mandelbrot(size, (-2.0, -1.2, 1.0, 1.2), 40)))
+    pattern = Image.frombytes("L", size, bytes((x * 7 + y * 13) % 251 for y in range(height) for x in range(width)))
+    return Image.blend(image, Image.merge("RGB", (pattern,) * 3), 0.2)
+
+
 def near(actual, expected, tolerance=24) -> bool:
     return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
 
@@ -773,15 +782,6 @@ def test_png_without_isal_falls_back_to_pillows_inflate(monkeypatch):
     rendition, thumbnail = only_rendition(encode(quadrants((300, 200)), "PNG"))
     assert rendition.format == "PNG" and thumbnail.size == (128, 85)
     assert all(near(got, want) for got, want in zip(quadrant_colours(thumbnail), (RED, GREEN, BLUE, WHITE)))
-
-
-def photo_like(size) -> Image.Image:
-    """Smooth gradients plus a deterministic pattern, so PNG picks varied row filters."""
-    width, height = size
-    image = Image.merge("RGB", (Image.linear_gradient("L").resize(size), Image.radial_gradient("L").resize(size),
-                                Image.effect_mandelbrot(size, (-2.0, -1.2, 1.0, 1.2), 40)))
-    pattern = Image.frombytes("L", size, bytes((x * 7 + y * 13) % 251 for y in range(height) for x in range(width)))
-    return Image.blend(image, Image.merge("RGB", (pattern,) * 3), 0.2)
 
 
 def _webp_photo(**options) -> bytes:

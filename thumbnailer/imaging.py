@@ -18,6 +18,7 @@ import math
 import struct
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,7 +181,6 @@ def make_renditions(
     boxes = [(int(width), int(height)) for width, height in boxes]
     if any(width < 1 or height < 1 for width, height in boxes):
         raise ValueError(f"Every box needs two positive sides, got {boxes}.")
-    report = on_progress or (lambda done, total: None)
     _reuse_image_memory()
     # Read before decoding, outside the error translation: a storage or network error stays
     # an OSError the worker can retry, never a "corrupt image". Decoding from memory is faster.
@@ -193,9 +193,16 @@ def make_renditions(
         orientation = _orientation(image)
         header = _header_of(image, orientation)
         if _animates(image, header, max_frames=max_frames):
-            renditions = _animated_renditions(image, header, boxes, orientation, report)
+            produced = _animated_renditions(image, header, boxes, orientation)
         else:
-            renditions = _still_renditions(image, source, header, boxes, orientation, report)
+            produced = _still_renditions(image, source, header, boxes, orientation)
+    renditions: list[Rendition] = []
+    while len(renditions) < len(boxes):
+        with _rejecting_bad_images(quiet=True):
+            renditions.append(next(produced))
+        # Outside the translation: a failing progress report (the broker, say) is not the image's fault.
+        if on_progress is not None:
+            on_progress(len(renditions), len(boxes))
     return ThumbnailSet(original=header, renditions=renditions)
 
 
@@ -257,6 +264,15 @@ def _write_member(archive: zipfile.ZipFile, name: str, data: bytes, *, compresse
 # Opening and header facts
 
 
+# What Pillow, its plugins and decoders raise for bad bytes (Pillow's own errors derive from
+# these). Anything else passes through untouched: a Celery SoftTimeLimitExceeded, a
+# KeyboardInterrupt, a NameError in this module.
+_DECODER_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, AttributeError,
+    ArithmeticError, MemoryError, RuntimeError, AssertionError, struct.error, zlib.error,
+) + ((isal_zlib.error,) if isal_zlib is not None else ())
+
+
 @contextlib.contextmanager
 def _rejecting_bad_images(*, quiet: bool = False) -> Iterator[None]:
     """Turn whatever Pillow and its decoders raise for bad bytes into ImageRejected.
@@ -271,11 +287,9 @@ def _rejecting_bad_images(*, quiet: bool = False) -> Iterator[None]:
             if quiet:
                 warnings.simplefilter("ignore")
             yield
-    except ImageRejected:
-        raise
     except Image.DecompressionBombError as error:
         raise ImageRejected("too_many_pixels", "The image has too many pixels to process.") from error
-    except Exception as error:  # OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError...
+    except _DECODER_ERRORS as error:
         raise ImageRejected(
             "corrupt_image", "The image is damaged or truncated and could not be read."
         ) from error
@@ -385,8 +399,8 @@ def _still_renditions(
     header: ImageHeader,
     boxes: list[tuple[int, int]],
     orientation: int,
-    report: Callable[[int, int], None],
-) -> list[Rendition]:
+) -> Iterator[Rendition]:
+    """Decode once, then resize, colour-convert, orient and encode for each box in turn."""
     display_size = (header.width, header.height)
     targets = [fit_within(display_size, box) for box in boxes]
     largest = _stored_size(max(targets, key=lambda size: size[0] * size[1]), orientation)
@@ -394,15 +408,11 @@ def _still_renditions(
     working = _decode_shrunk(image, source, header.format, largest)
     output_format = _output_format(header.format, has_alpha=_has_alpha(working))
 
-    renditions = []
-    for done, (box, target) in enumerate(zip(boxes, targets), start=1):
+    for box, target in zip(boxes, targets):
         thumbnail = _resize(working, _stored_size(target, orientation))
         thumbnail = _to_srgb(thumbnail, icc_profile)
         thumbnail = _orient(thumbnail, orientation)
-        data = _encode_still(thumbnail, output_format)
-        renditions.append(_rendition(box, thumbnail.size, output_format, data))
-        report(done, len(boxes))
-    return renditions
+        yield _rendition(box, thumbnail.size, output_format, _encode_still(thumbnail, output_format))
 
 
 def _decode_shrunk(image: Image.Image, source: BinaryIO, image_format: str, largest: tuple[int, int]) -> Image.Image:
@@ -830,8 +840,7 @@ def _animated_renditions(
     header: ImageHeader,
     boxes: list[tuple[int, int]],
     orientation: int,
-    report: Callable[[int, int], None],
-) -> list[Rendition]:
+) -> Iterator[Rendition]:
     """Every frame decoded once (Pillow composites each onto the canvas), resized for every box.
 
     Most animations change a small part of the canvas per frame, and a GIF says which (the
@@ -867,13 +876,10 @@ def _animated_renditions(
 
     if any(_has_alpha(thumbnail) for thumbnail in thumbnails_per_box[0]):  # one mode for the whole animation
         thumbnails_per_box = [[frame.convert("RGBA") for frame in frames] for frames in thumbnails_per_box]
-    renditions = []
-    for done, (box, thumbnails) in enumerate(zip(boxes, thumbnails_per_box), start=1):
+    for box, thumbnails in zip(boxes, thumbnails_per_box):
         frames = [_orient(thumbnail, orientation) for thumbnail in thumbnails]
         data = _encode_animation(frames, header.format, durations=durations, loop=loop)
-        renditions.append(_rendition(box, frames[0].size, header.format, data))
-        report(done, len(boxes))
-    return renditions
+        yield _rendition(box, frames[0].size, header.format, data)
 
 
 # Lanczos reaches 3 output pixels either side when shrinking, reduce() one more.

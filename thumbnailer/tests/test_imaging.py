@@ -295,6 +295,27 @@ def test_a_storage_error_is_not_mistaken_for_a_corrupt_image():
         imaging.make_renditions(_FailingStorage(), boxes=[BOX], max_pixels=MAX_PIXELS, max_frames=300)
 
 
+class Interrupted(Exception):
+    """Like Celery's SoftTimeLimitExceeded: raised into the decoder by the worker, not by the image."""
+
+
+def test_an_interruption_while_decoding_is_not_reported_as_a_bad_image(monkeypatch):
+    def interrupt(*args, **kwargs):
+        raise Interrupted("time is up")
+
+    monkeypatch.setattr(imaging, "_resize", interrupt)
+    with pytest.raises(Interrupted):
+        render(encode(quadrants(), "JPEG"))
+
+
+def test_a_failing_progress_report_is_not_reported_as_a_bad_image():
+    def broker_down(done, total):
+        raise ConnectionRefusedError("redis is down")
+
+    with pytest.raises(ConnectionRefusedError):
+        render(encode(quadrants(), "PNG"), on_progress=broker_down)
+
+
 # --- geometry ---------------------------------------------------------------------------------
 
 

@@ -55,11 +55,18 @@ def upload(web, name: str, data: bytes, **options) -> str:
 
 
 def wait_for_state(web, task_id: str, states: tuple[str, ...], *, timeout: float) -> dict:
+    seen = []
+
     def poll():
         body = get_status(web.url, task_id).body
+        if not seen or seen[-1] != body["task_status"]:
+            seen.append(body["task_status"])
         return body if body["task_status"] in states else None
 
-    return wait_until(poll, timeout=timeout, interval=0.05, message=f"job {task_id} in {states}")
+    try:
+        return wait_until(poll, timeout=timeout, interval=0.05, message=f"job {task_id} in {states}")
+    except TimeoutError as error:
+        raise TimeoutError(f"{error}; its states were {seen}") from None
 
 
 def wait_all_finished(task_ids: list[str], *, timeout: float = FINISH_WITHIN_SECONDS) -> dict[str, Job]:

@@ -409,6 +409,28 @@ def test_check_deploy_is_clean_with_production_settings():
     )
 
 
+def test_production_settings_come_from_the_environment_and_are_strict():
+    """DEBUG off, hosts from the environment, secure cookies and a year of HSTS behind the TLS proxy."""
+    shown = "DEBUG ALLOWED_HOSTS SESSION_COOKIE_SECURE CSRF_COOKIE_SECURE SECURE_SSL_REDIRECT " \
+        "SECURE_HSTS_SECONDS SECURE_HSTS_INCLUDE_SUBDOMAINS SECURE_PROXY_SSL_HEADER".split()
+    script = f"from django.conf import settings; print([getattr(settings, name) for name in {shown}])"
+
+    result = manage("shell", "-v", "0", "-c", script, env=PRODUCTION_ENV)
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (
+        "[False, ['thumbs.example.com'], True, True, True, 31536000, True, ('HTTP_X_FORWARDED_PROTO', 'https')]\n"
+    )
+
+
+def test_a_host_not_allowed_gets_a_json_400(client, settings):
+    settings.ALLOWED_HOSTS = ["thumbs.example.com"]
+
+    response = client.get("/task/00000000-0000-0000-0000-000000000000/", HTTP_HOST="evil.example.net")
+
+    assert (response.status_code, response.json()) == (400, {"error": BAD_REQUEST})
+
+
 def test_production_refuses_to_start_without_a_secret_key():
     env = {key: value for key, value in PRODUCTION_ENV.items() if key != "DJANGO_SECRET_KEY"}
 

@@ -112,6 +112,8 @@ def test_killing_a_pool_child_mid_task_loses_no_job(private_stack):
     assert_complete(jobs[quick_id], quick)
     assert jobs[slow_id].deliveries == 2
     assert "exited prematurely: signal 9 (SIGKILL)" in worker.log()
+    # The message came straight back, and waited for the dead process's lease to lapse.
+    assert f"make_thumbnails[{slow_id}] retry: Retry in" in worker.log()
     assert worker.process.poll() is None
 
 
@@ -135,7 +137,7 @@ def test_killing_the_main_worker_process_loses_no_job(private_stack):
     os.kill(first.process.pid, signal.SIGKILL)
     first.process.wait(timeout=10)
     private_stack.beat(REQUEUE_INTERVAL_SECONDS=1)
-    private_stack.worker("second", concurrency=2, **requeue_soon)
+    second = private_stack.worker("second", concurrency=2, **requeue_soon)
 
     jobs = wait_all_finished(list(originals))
     for task_id, original in originals.items():
@@ -143,6 +145,7 @@ def test_killing_the_main_worker_process_loses_no_job(private_stack):
     assert {task_id: jobs[task_id].deliveries for task_id in originals} == {
         task_id: 2 if task_id in slow_ids else 1 for task_id in originals
     }
+    assert "requeued" in second.log()
 
 
 def test_an_input_that_keeps_killing_its_worker_fails_cleanly(private_stack):
@@ -171,7 +174,7 @@ def test_redis_restarted_empty_with_jobs_queued_loses_none(private_stack):
     """Redis loses its queue (no persistence): beat's requeue_stale_jobs sends every pending job again."""
     web = private_stack.web()
     requeue_soon = {**FAST_LIMITS, "THUMBNAILER_STALE_AFTER_SECONDS": 2}
-    private_stack.worker(concurrency=1, **requeue_soon)
+    worker = private_stack.worker(concurrency=1, **requeue_soon)
     slow_id = upload(web, "big.png", slow_png(), sizes=SLOW_SIZES)
     originals = {slow_id: slow_png()}
     wait_for_state(web, slow_id, ("PROGRESS",), timeout=30)
@@ -189,6 +192,7 @@ def test_redis_restarted_empty_with_jobs_queued_loses_none(private_stack):
     jobs = wait_all_finished(list(originals))
     for task_id, original in originals.items():
         assert_complete(jobs[task_id], original)
+    assert "requeued 4 stale job(s)" in worker.log()
 
 
 def test_broker_down_at_upload_is_503_and_nothing_is_kept(private_stack, media_root):

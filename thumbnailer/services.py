@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from celery import current_app
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
@@ -187,10 +186,6 @@ def job_process(*, job_id, on_progress=None) -> None:
             on_progress=on_progress,
         )
     except imaging.ImageRejected as rejected:
-        if isinstance(rejected.__cause__, SoftTimeLimitExceeded):
-            # imaging reports whatever interrupts a decoder as a bad image; running out of
-            # time is not the image's fault, and the task answers it as "timeout".
-            raise rejected.__cause__
         job_fail(job_id=job.id, code=rejected.code, message=rejected.message)
         return
 

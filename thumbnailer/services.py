@@ -64,6 +64,9 @@ def job_submit(
 ) -> Job:
     """Store an inspected upload, record its job and queue it; raise QueueUnavailable if the broker is down."""
     job = job_create(upload=upload, header=header, boxes=boxes, owner_key=owner_key)
+    # The row is committed by now (autocommit; no request-wide transaction), so a worker
+    # always finds it. Sending here rather than in transaction.on_commit() lets the caller
+    # learn at once that the broker refused, and answer 503 instead of accepting a job.
     try:
         job_send(job_id=job.id)
     except QueueUnavailable:

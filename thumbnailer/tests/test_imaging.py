@@ -10,7 +10,7 @@ import pillow_heif
 import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
-from thumbnailer import imaging
+from thumbnailer import fastdecode, imaging
 from thumbnailer.imaging import ArchiveMember, ImageHeader, ImageRejected
 
 MAX_PIXELS = 100_000_000
@@ -777,12 +777,12 @@ def test_png_decoded_with_isal_matches_pillows_own_decoder():
     for options in ({}, {"optimize": True}, {"compress_level": 1}):
         data = encode(source, "PNG", **options)
         image = Image.open(io.BytesIO(data))
-        imaging._load_png_with_isal(image)
+        fastdecode.load_png(image)
         assert image.tobytes() == source.tobytes()
     grey = [[(x * 3 + y * 5) % 256 for x in range(64)] for y in range(32)]
     fast = Image.open(io.BytesIO(_adam7_grey_png(grey)))
     assert fast.info.get("interlace") == 1
-    imaging._load_png_with_isal(fast)
+    fastdecode.load_png(fast)
     assert fast.tobytes() == bytes(value for row in grey for value in row)
 
 
@@ -799,7 +799,7 @@ def _adam7_grey_png(grey: list[list[int]]) -> bytes:
 
 
 def test_png_without_isal_falls_back_to_pillows_inflate(monkeypatch):
-    monkeypatch.setattr(imaging, "isal_zlib", None)
+    monkeypatch.setattr(fastdecode, "isal_zlib", None)
     rendition, thumbnail = only_rendition(encode(quadrants((300, 200)), "PNG"))
     assert rendition.format == "PNG" and thumbnail.size == (128, 85)
     assert all(near(got, want) for got, want in zip(quadrant_colours(thumbnail), (RED, GREEN, BLUE, WHITE)))
@@ -812,11 +812,11 @@ def _webp_photo(**options) -> bytes:
 def test_webp_is_shrunk_on_load_by_libwebp_and_looks_like_a_full_decode(monkeypatch):
     data = _webp_photo()
     image = Image.open(io.BytesIO(data))
-    shrunk = imaging._decode_webp_scaled(image, io.BytesIO(data), (256, 170))
+    shrunk = fastdecode.decode_webp_scaled(image, io.BytesIO(data), (256, 170))
     assert shrunk is not None and shrunk.mode == "RGB" and shrunk.size == (256, 171)
 
     (fast,) = render(data).renditions
-    monkeypatch.setattr(imaging, "_libwebp", lambda: None)  # as if libwebp could not be loaded
+    monkeypatch.setattr(fastdecode, "libwebp", lambda: None)  # as if libwebp could not be loaded
     (plain,) = render(data).renditions
 
     assert (fast.width, fast.height, fast.format) == (plain.width, plain.height, plain.format) == (128, 85, "WEBP")
@@ -836,7 +836,7 @@ def test_webp_is_shrunk_on_load_by_libwebp_and_looks_like_a_full_decode(monkeypa
 )
 def test_webp_falls_back_to_pillow_where_scaling_would_be_wrong_or_useless(data, wanted):
     image = Image.open(io.BytesIO(data))
-    assert imaging._decode_webp_scaled(image, io.BytesIO(data), wanted) is None
+    assert fastdecode.decode_webp_scaled(image, io.BytesIO(data), wanted) is None
 
 
 def test_frames_past_the_cap_are_never_decoded(monkeypatch):

@@ -40,6 +40,7 @@ class Reply:
     headers: dict
     body: dict | None
     text: str
+    raw: bytes
 
 
 @dataclass
@@ -138,7 +139,7 @@ def request(method: str, url: str, *, body: bytes | None = None, headers: dict |
         parsed = json.loads(text) if "json" in reply_headers.get("Content-Type", "") else None
     except ValueError:
         parsed = None
-    return Reply(status=status, headers=reply_headers, body=parsed, text=text)
+    return Reply(status=status, headers=reply_headers, body=parsed, text=text, raw=raw)
 
 
 def post_image(base_url: str, name: str, data: bytes, *, sizes: str | None = None,

@@ -6,7 +6,9 @@ import pytest
 
 from thumbnailer.models import Summary
 
-from . import http, images
+from scripts.loadtest import post_image, request
+
+from . import images
 from .conftest import BIN_DIR, ManagedProcess, process_env, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -29,31 +31,31 @@ def beat(tmp_path, django_db_setup):
 def test_upload_over_http_gives_thumbnail_zip_and_summary(web_server, celery_worker_process, beat):
     original = images.jpeg_bytes((2000, 1000))
 
-    status, headers, accepted = http.post_image(web_server.url, "wide photo.jpg", original)
+    accepted = post_image(web_server.url, "wide photo.jpg", original)
 
-    assert status == 202
-    assert headers["Location"] == accepted["status_url"]
+    assert accepted.status == 202
+    status_url = accepted.body["status_url"]
+    assert accepted.headers["Location"] == status_url
 
     def finished():
-        code, body = http.get_json(web_server.url + accepted["status_url"])
-        assert code == 200
-        return body if body["task_status"] in ("SUCCESS", "FAILURE") else None
+        reply = request("GET", web_server.url + status_url)
+        assert reply.status == 200
+        return reply.body if reply.body["task_status"] in ("SUCCESS", "FAILURE") else None
 
     body = wait_until(finished, timeout=30, message="job finished")
     assert body["task_status"] == "SUCCESS"
     [thumbnail] = body["results"]["thumbnails"]
     assert (thumbnail["width"], thumbnail["height"]) == (128, 64)
 
-    code, thumb_headers, thumb_bytes = http.request("GET", web_server.url + thumbnail["url"])
-    assert (code, thumb_headers["Content-Type"], len(thumb_bytes)) == (200, "image/jpeg", thumbnail["bytes"])
-    code, zip_headers, zip_bytes = http.request("GET", web_server.url + body["results"]["archive_path"])
-    assert code == 200
-    assert zip_headers["Content-Type"] == "application/zip"
-    assert zipfile.ZipFile(io.BytesIO(zip_bytes)).read("wide_photo.jpg") == original
+    thumb = request("GET", web_server.url + thumbnail["url"])
+    assert (thumb.status, thumb.headers["Content-Type"], len(thumb.raw)) == (200, "image/jpeg", thumbnail["bytes"])
+    archive = request("GET", web_server.url + body["results"]["archive_path"])
+    assert (archive.status, archive.headers["Content-Type"]) == (200, "application/zip")
+    assert zipfile.ZipFile(io.BytesIO(archive.raw)).read("wide_photo.jpg") == original
 
     # beat has sent summarize every two seconds; the worker wrote the rows.
     wait_until(lambda: Summary.objects.filter(jobs_succeeded__gte=1).exists(), timeout=20,
                message="a Summary counting the job")
-    code, stats = http.get_json(web_server.url + "/api/stats/")
-    assert code == 200
-    assert sum(row["jobs_succeeded"] for row in stats["summaries"]) >= 1
+    stats = request("GET", web_server.url + "/api/stats/")
+    assert stats.status == 200
+    assert sum(row["jobs_succeeded"] for row in stats.body["summaries"]) >= 1

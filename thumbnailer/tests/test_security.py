@@ -473,3 +473,14 @@ def test_a_declared_huge_body_is_refused_before_it_is_sent(web_server, nothing_k
     assert json.loads(body) == {
         "error": {"code": "file_too_large", "message": "The file is larger than the 25.0\xa0MB limit."}
     }
+
+
+def test_plain_http_production_does_not_mark_cookies_secure():
+    """DJANGO_HTTPS=0 (docker compose on localhost): forms keep working over plain HTTP."""
+    shown = "DEBUG SESSION_COOKIE_SECURE CSRF_COOKIE_SECURE SECURE_SSL_REDIRECT SECURE_HSTS_SECONDS".split()
+    script = f"from django.conf import settings; print([getattr(settings, name) for name in {shown}])"
+
+    result = manage("shell", "-v", "0", "-c", script, env={**PRODUCTION_ENV, "DJANGO_HTTPS": "0"})
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "[False, False, False, False, 0]\n"

@@ -292,6 +292,7 @@ def post_upload_form(base_url: str, files: list[tuple[str, bytes]]):
     )
     try:
         with opener.open(request, timeout=30) as response:
-            return Reply(response.status, dict(response.headers), None, response.read().decode())
+            status, headers, raw = response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
-        return Reply(error.code, dict(error.headers), None, error.read().decode())
+        status, headers, raw = error.code, dict(error.headers), error.read()
+    return Reply(status=status, headers=headers, body=None, text=raw.decode(), raw=raw)

@@ -4,26 +4,19 @@ import zipfile
 
 import pytest
 
+from scripts.loadtest import post_image, request
 from thumbnailer.models import Summary
 
-from scripts.loadtest import post_image, request
-
 from . import images
-from .conftest import BIN_DIR, ManagedProcess, process_env, wait_until
+from .conftest import start_beat, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture
-def beat(tmp_path, django_db_setup):
+def beat(django_db_setup):
     """`celery beat` with a two-second summary interval, so a Summary appears quickly."""
-    process = ManagedProcess(
-        "beat",
-        [str(BIN_DIR / "celery"), "-A", "thumbnailer_project", "beat", "-l", "info",
-         "--schedule", str(tmp_path / "celerybeat-schedule")],
-        env=process_env(SUMMARY_INTERVAL_SECONDS=2),
-    ).start()
-    process.wait_for_log("beat: Starting...", timeout=30)
+    process = start_beat(SUMMARY_INTERVAL_SECONDS=2)
     yield process
     process.stop()
 

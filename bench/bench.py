@@ -9,11 +9,12 @@ reports the median wall time and the process's peak RSS. One process per pipelin
 each RSS figure its own; "+RSS" is the peak minus the same process's RSS after its imports.
 
 Pipelines:
-  ours   thumbnailer.imaging.make_renditions + build_archive (what the worker and CLI run)
+  ours   thumbnailer.imaging.make_renditions + package_renditions (what the worker and CLI run)
   naive  the tutorial way: Image.open, full decode, copy(), thumbnail(), save, zipfile
   vips   pyvips.Image.thumbnail (libvips shrink-on-load), single-threaded: VIPS_CONCURRENCY=1,
          operation cache off, so every repeat does the work
 """
+
 from __future__ import annotations
 
 import argparse
@@ -101,7 +102,9 @@ def build_corpus() -> list[Input]:
 
         exif = PILImage.Exif()
         exif[0x0112] = 6
-        photo((3000, 4000), 7).transpose(PILImage.Transpose.ROTATE_90).save(path, "JPEG", quality=90, exif=exif)
+        photo((3000, 4000), 7).transpose(PILImage.Transpose.ROTATE_90).save(
+            path, "JPEG", quality=90, exif=exif
+        )
 
     def cmyk(path):
         photo((2000, 1500), 8).convert("CMYK").save(path, "JPEG", quality=90)
@@ -157,16 +160,17 @@ def run_ours(path: Path) -> int:
     from thumbnailer import imaging
 
     original = path.read_bytes()  # read once: decoded from memory and stored in the zip
-    result = imaging.make_renditions(io.BytesIO(original), boxes=[BOX], max_pixels=100_000_000, max_frames=300)
-    (thumbnail,) = result.renditions
-    members = [
-        imaging.ArchiveMember(path.name, original, result.original.width, result.original.height,
-                              result.original.format),
-        imaging.ArchiveMember(f"thumb.{thumbnail.extension}", thumbnail.data, thumbnail.width, thumbnail.height,
-                              thumbnail.format),
-    ]
+    rendered = imaging.make_renditions(
+        io.BytesIO(original), boxes=[BOX], max_pixels=100_000_000, max_frames=300
+    )
+    package = imaging.package_renditions(
+        original,
+        rendered,
+        original_name=path.name,
+        thumbnail_name=lambda box, extension: f"thumb.{extension}",
+    )
     archive = io.BytesIO()
-    imaging.build_archive(members, archive)
+    package.write_archive(archive)
     return len(archive.getvalue())
 
 
@@ -205,8 +209,10 @@ def _zip_plain(path: Path, thumbnail: bytes, extension: str) -> int:
     """The same archive as ours (original, thumbnail, manifest with sha256), written plainly."""
     original = path.read_bytes()
     members = {path.name: original, f"thumb.{extension}": thumbnail}
-    manifest = [{"name": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-                for name, data in members.items()]
+    manifest = [
+        {"name": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        for name, data in members.items()
+    ]
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as output:
         for name, data in members.items():
@@ -234,6 +240,7 @@ def worker(pipeline: str, path: Path, repeat: int) -> None:
         pyvips.cache_set_max(0)  # otherwise repeats are answered from vips' operation cache
     else:
         from PIL import Image  # noqa: F401  (imported before the baseline RSS, like vips)
+
         if pipeline == "ours":
             from thumbnailer import imaging  # noqa: F401
     baseline = _rss_mib()
@@ -242,8 +249,11 @@ def worker(pipeline: str, path: Path, repeat: int) -> None:
         started = time.perf_counter()
         run(path)
         times.append((time.perf_counter() - started) * 1000)
-    print(json.dumps({"median_ms": statistics.median(times[1:]), "peak_mib": _rss_mib(),
-                      "baseline_mib": baseline}))
+    print(
+        json.dumps(
+            {"median_ms": statistics.median(times[1:]), "peak_mib": _rss_mib(), "baseline_mib": baseline}
+        )
+    )
 
 
 def measure(pipeline: str, item: Input, repeat: int, rounds: int) -> dict:
@@ -257,7 +267,11 @@ def _measure_once(pipeline: str, item: Input, repeat: int) -> dict:
     environment = {**os.environ, "VIPS_CONCURRENCY": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     completed = subprocess.run(
         [sys.executable, __file__, "--worker", pipeline, str(CORPUS / item.file), "--repeat", str(repeat)],
-        capture_output=True, text=True, env=environment, cwd=REPO, timeout=600,
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=REPO,
+        timeout=600,
     )
     if completed.returncode != 0:
         return {"error": completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "failed"}
@@ -268,32 +282,45 @@ def _measure_once(pipeline: str, item: Input, repeat: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--worker", nargs=2, metavar=("PIPELINE", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, help="runs per input and pipeline (default: per input)")
     parser.add_argument("--only", help="only inputs whose name contains this text")
     parser.add_argument("--pipelines", default=",".join(PIPELINES), help="comma-separated subset")
-    parser.add_argument("--rounds", type=int, default=2, help="fresh processes per input and pipeline; best kept")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="fresh processes per input and pipeline; best kept"
+    )
     options = parser.parse_args()
     if options.worker:
         worker(options.worker[0], Path(options.worker[1]), options.repeat or 5)
         return
 
     print("building corpus in bench/corpus/ ...", file=sys.stderr, flush=True)
-    inputs = [item for item in build_corpus() if not options.only or options.only.lower() in item.name.lower()]
+    inputs = [
+        item for item in build_corpus() if not options.only or options.only.lower() in item.name.lower()
+    ]
     pipelines = [name for name in options.pipelines.split(",") if name]
     started = time.perf_counter()
-    header = (f"{'input':<26}{'MB':>6}" + "".join(f"{name + ' ms':>10}" for name in pipelines)
-              + "".join(f"{name + ' +RSS':>12}" for name in pipelines)
-              + f"{'naive/ours':>11}{'vips/ours':>10}")
+    header = (
+        f"{'input':<26}{'MB':>6}"
+        + "".join(f"{name + ' ms':>10}" for name in pipelines)
+        + "".join(f"{name + ' +RSS':>12}" for name in pipelines)
+        + f"{'naive/ours':>11}{'vips/ours':>10}"
+    )
     load = os.getloadavg()[0]
-    print(f"thumbnail {BOX[0]}x{BOX[1]} + zip, median ms (best of {options.rounds} processes); "
-          f"+RSS = peak RSS above the interpreter after imports (MiB); {os.cpu_count()} CPUs, load {load:.2f}"
-          + ("  [busy machine: numbers are noisy]" if load > 0.5 else ""))
+    print(
+        f"thumbnail {BOX[0]}x{BOX[1]} + zip, median ms (best of {options.rounds} processes); "
+        f"+RSS = peak RSS above the interpreter after imports (MiB); {os.cpu_count()} CPUs, load {load:.2f}"
+        + ("  [busy machine: numbers are noisy]" if load > 0.5 else "")
+    )
     print(header)
     print("-" * len(header))
     for item in inputs:
-        results = {name: measure(name, item, options.repeat or item.repeat, options.rounds) for name in pipelines}
+        results = {
+            name: measure(name, item, options.repeat or item.repeat, options.rounds) for name in pipelines
+        }
         size_mb = (CORPUS / item.file).stat().st_size / 1e6
         cells = []
         for name in pipelines:
@@ -301,8 +328,11 @@ def main() -> None:
             cells.append(f"{result['median_ms']:>10.1f}" if "median_ms" in result else f"{'error':>10}")
         for name in pipelines:
             result = results[name]
-            cells.append(f"{result['peak_mib'] - result['baseline_mib']:>12.1f}" if "peak_mib" in result
-                         else f"{'-':>12}")
+            cells.append(
+                f"{result['peak_mib'] - result['baseline_mib']:>12.1f}"
+                if "peak_mib" in result
+                else f"{'-':>12}"
+            )
         ratios = []
         ours = results.get("ours", {}).get("median_ms")
         for other in ("naive", "vips"):

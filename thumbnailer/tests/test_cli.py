@@ -1,4 +1,5 @@
 """`manage.py thumbnail`: the worker's pipeline on local files, one line per file, status 1 on failure."""
+
 import io
 import json
 import os
@@ -35,23 +36,37 @@ def test_writes_one_thumbnail_per_size_and_a_zip(tmp_path):
     stdout, stderr, error = run(source, "--size", "128x128", "--size", "64x64,256x256", "--out", out)
 
     assert error is None and stderr == ""
-    line, = stdout.splitlines()
-    assert line.startswith(f"{source}: My_Photo_128x128.jpg My_Photo_64x64.jpg My_Photo_256x256.jpg My_Photo.zip (")
+    (line,) = stdout.splitlines()
+    assert line.startswith(
+        f"{source}: My_Photo_128x128.jpg My_Photo_64x64.jpg My_Photo_256x256.jpg My_Photo.zip ("
+    )
     assert line.endswith(" ms)")
     assert sorted(path.name for path in out.iterdir()) == [
-        "My_Photo.zip", "My_Photo_128x128.jpg", "My_Photo_256x256.jpg", "My_Photo_64x64.jpg"]
+        "My_Photo.zip",
+        "My_Photo_128x128.jpg",
+        "My_Photo_256x256.jpg",
+        "My_Photo_64x64.jpg",
+    ]
     assert Image.open(out / "My_Photo_128x128.jpg").size == (128, 96)
     assert Image.open(out / "My_Photo_64x64.jpg").size == (64, 48)
     assert Image.open(out / "My_Photo_256x256.jpg").size == (256, 192)
     with zipfile.ZipFile(out / "My_Photo.zip") as archive:
         assert archive.namelist() == [
-            "My_Photo.jpg", "My_Photo_128x128.jpg", "My_Photo_64x64.jpg", "My_Photo_256x256.jpg", "manifest.json"]
+            "My_Photo.jpg",
+            "My_Photo_128x128.jpg",
+            "My_Photo_64x64.jpg",
+            "My_Photo_256x256.jpg",
+            "manifest.json",
+        ]
         assert archive.read("My_Photo.jpg") == source.read_bytes()
         assert archive.read("My_Photo_64x64.jpg") == (out / "My_Photo_64x64.jpg").read_bytes()
         manifest = json.loads(archive.read("manifest.json"))
     assert [(f["name"], f["width"], f["height"], f["format"]) for f in manifest["files"]] == [
-        ("My_Photo.jpg", 400, 300, "JPEG"), ("My_Photo_128x128.jpg", 128, 96, "JPEG"),
-        ("My_Photo_64x64.jpg", 64, 48, "JPEG"), ("My_Photo_256x256.jpg", 256, 192, "JPEG")]
+        ("My_Photo.jpg", 400, 300, "JPEG"),
+        ("My_Photo_128x128.jpg", 128, 96, "JPEG"),
+        ("My_Photo_64x64.jpg", 64, 48, "JPEG"),
+        ("My_Photo_256x256.jpg", 256, 192, "JPEG"),
+    ]
 
 
 def test_default_size_and_output_next_to_the_input(tmp_path, settings):
@@ -77,7 +92,9 @@ def test_two_inputs_with_the_same_name_do_not_overwrite_each_other(tmp_path):
 
     assert error is None
     assert [line.split(" (")[0] for line in stdout.splitlines()] == [
-        f"{first}: photo_128x128.jpg photo.zip", f"{second}: photo_2_128x128.jpg photo_2.zip"]
+        f"{first}: photo_128x128.jpg photo.zip",
+        f"{second}: photo_2_128x128.jpg photo_2.zip",
+    ]
     assert Image.open(tmp_path / "out" / "photo_128x128.jpg").getpixel((5, 5))[0] > 200
     assert Image.open(tmp_path / "out" / "photo_2_128x128.jpg").getpixel((5, 5))[2] > 200
 
@@ -121,8 +138,9 @@ def test_exit_status_from_a_real_process(tmp_path):
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
 
     ok = subprocess.run([*command, str(good)], capture_output=True, text=True, env=environment, timeout=60)
-    failed = subprocess.run([*command, str(good), str(bad)], capture_output=True, text=True, env=environment,
-                            timeout=60)
+    failed = subprocess.run(
+        [*command, str(good), str(bad)], capture_output=True, text=True, env=environment, timeout=60
+    )
 
     assert ok.returncode == 0, ok.stderr
     assert failed.returncode == 1

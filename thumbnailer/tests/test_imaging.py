@@ -1,17 +1,20 @@
 """The pure image pipeline, on images built in memory: no database, no Django, no files."""
+
 import hashlib
 import io
 import json
 import struct
 import zipfile
-import zlib
 
 import pillow_heif
 import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
-from thumbnailer import fastdecode, imaging
-from thumbnailer.imaging import ArchiveMember, ImageHeader, ImageRejected
+from thumbnailer import imaging
+from thumbnailer.imaging import ArchiveMember, ImageHeader, ImageRejected, fastdecode, pipeline
+from thumbnailer.imaging.encode import OUTPUT_EXTENSIONS, encode_still
+
+from .support.images import raw_png
 
 MAX_PIXELS = 100_000_000
 BOX = (128, 128)
@@ -30,7 +33,11 @@ def encode(image: Image.Image, image_format: str, **options) -> bytes:
 
 def render(data: bytes, *, boxes=(BOX,), max_frames=300, max_pixels=MAX_PIXELS, on_progress=None):
     return imaging.make_renditions(
-        io.BytesIO(data), boxes=list(boxes), max_pixels=max_pixels, max_frames=max_frames, on_progress=on_progress
+        io.BytesIO(data),
+        boxes=list(boxes),
+        max_pixels=max_pixels,
+        max_frames=max_frames,
+        on_progress=on_progress,
     )
 
 
@@ -44,45 +51,52 @@ def quadrants(size=(300, 200), colours=(RED, GREEN, BLUE, WHITE), mode="RGB") ->
     width, height = size
     image = Image.new(mode, size)
     half_width, half_height = width // 2, height // 2
-    for (left, top), colour in zip(((0, 0), (half_width, 0), (0, half_height), (half_width, half_height)), colours):
-        image.paste(colour, (left, top, left + (width - half_width if left else half_width),
-                             top + (height - half_height if top else half_height)))
+    for (left, top), colour in zip(
+        ((0, 0), (half_width, 0), (0, half_height), (half_width, half_height)), colours, strict=True
+    ):
+        image.paste(
+            colour,
+            (
+                left,
+                top,
+                left + (width - half_width if left else half_width),
+                top + (height - half_height if top else half_height),
+            ),
+        )
     return image
 
 
 def quadrant_colours(image: Image.Image) -> list[tuple[int, ...]]:
     image = image.convert("RGB")
     width, height = image.size
-    points = ((width // 4, height // 4), (3 * width // 4, height // 4), (width // 4, 3 * height // 4),
-              (3 * width // 4, 3 * height // 4))
+    points = (
+        (width // 4, height // 4),
+        (3 * width // 4, height // 4),
+        (width // 4, 3 * height // 4),
+        (3 * width // 4, 3 * height // 4),
+    )
     return [image.getpixel(point) for point in points]
 
 
 def photo_like(size) -> Image.Image:
     """Smooth gradients plus a deterministic pattern, so PNG picks varied row filters."""
     width, height = size
-    image = Image.merge("RGB", (Image.linear_gradient("L").resize(size), Image.radial_gradient("L").resize(size),
-                                Image.effect_mandelbrot(size, (-2.0, -1.2, 1.0, 1.2), 40)))
-    pattern = Image.frombytes("L", size, bytes((x * 7 + y * 13) % 251 for y in range(height) for x in range(width)))
+    image = Image.merge(
+        "RGB",
+        (
+            Image.linear_gradient("L").resize(size),
+            Image.radial_gradient("L").resize(size),
+            Image.effect_mandelbrot(size, (-2.0, -1.2, 1.0, 1.2), 40),
+        ),
+    )
+    pattern = Image.frombytes(
+        "L", size, bytes((x * 7 + y * 13) % 251 for y in range(height) for x in range(width))
+    )
     return Image.blend(image, Image.merge("RGB", (pattern,) * 3), 0.2)
 
 
 def near(actual, expected, tolerance=24) -> bool:
     return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
-
-
-def png_bytes(width: int, height: int, *, bit_depth: int, colour_type: int, rows: bytes | None = None,
-              interlaced: bool = False) -> bytes:
-    """A PNG written by hand, for what Pillow cannot save (16-bit RGB, interlaced) or would refuse (huge headers)."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, int(interlaced))
-    body = chunk(b"IHDR", header)
-    if rows is not None:
-        body += chunk(b"IDAT", zlib.compress(rows))
-    return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b"")
 
 
 def _s15(value: float) -> bytes:
@@ -96,7 +110,9 @@ def _xyz(x: float, y: float, z: float) -> bytes:
 D50 = (0.9642, 1.0, 0.8249)
 
 
-def icc_profile(device_class: bytes, colour_space: bytes, pcs: bytes, tags: list[tuple[bytes, bytes]]) -> bytes:
+def icc_profile(
+    device_class: bytes, colour_space: bytes, pcs: bytes, tags: list[tuple[bytes, bytes]]
+) -> bytes:
     """A minimal ICC v2.1 profile: header, tag table, tags (with a description and D50 white)."""
     description = b"desc\0\0\0\0" + struct.pack(">I", 5) + b"test\0" + b"\0" * 79
     tags = [(b"desc", description), (b"wtpt", _xyz(*D50)), *tags]
@@ -107,9 +123,18 @@ def icc_profile(device_class: bytes, colour_space: bytes, pcs: bytes, tags: list
         table += signature + struct.pack(">II", offset + len(data), len(body))
         data += body
     header = (
-        struct.pack(">I", offset + len(data)) + b"lcms" + struct.pack(">I", 0x02100000)
-        + device_class + colour_space + pcs + b"\0" * 12 + b"acsp" + b"\0" * 24 + struct.pack(">I", 0)
-        + _xyz(*D50)[8:] + b"\0" * 48
+        struct.pack(">I", offset + len(data))
+        + b"lcms"
+        + struct.pack(">I", 0x02100000)
+        + device_class
+        + colour_space
+        + pcs
+        + b"\0" * 12
+        + b"acsp"
+        + b"\0" * 24
+        + struct.pack(">I", 0)
+        + _xyz(*D50)[8:]
+        + b"\0" * 48
     )
     assert len(header) == 128
     return header + struct.pack(">I", len(tags)) + table + data
@@ -121,14 +146,19 @@ def swapped_primaries_profile() -> bytes:
     Pure red pixels tagged with it are green in sRGB: an unmistakable sign the profile was applied.
     """
     gamma = b"curv\0\0\0\0" + struct.pack(">IH", 1, 0x0233) + b"\0\0"  # gamma 2.2
-    return icc_profile(b"mntr", b"RGB ", b"XYZ ", [
-        (b"rXYZ", _xyz(0.3851, 0.7169, 0.0971)),  # sRGB green (D50)
-        (b"gXYZ", _xyz(0.4361, 0.2225, 0.0139)),  # sRGB red (D50)
-        (b"bXYZ", _xyz(0.1431, 0.0606, 0.7141)),
-        (b"rTRC", gamma),
-        (b"gTRC", gamma),
-        (b"bTRC", gamma),
-    ])
+    return icc_profile(
+        b"mntr",
+        b"RGB ",
+        b"XYZ ",
+        [
+            (b"rXYZ", _xyz(0.3851, 0.7169, 0.0971)),  # sRGB green (D50)
+            (b"gXYZ", _xyz(0.4361, 0.2225, 0.0139)),  # sRGB red (D50)
+            (b"bXYZ", _xyz(0.1431, 0.0606, 0.7141)),
+            (b"rTRC", gamma),
+            (b"gTRC", gamma),
+            (b"bTRC", gamma),
+        ],
+    )
 
 
 # Lab of each CMYK corner (ink fully off or on) in the test profile below; other corners dark grey.
@@ -146,16 +176,28 @@ def cmyk_profile_cyan_is_red() -> bytes:
     Only a profile that is really applied turns a pure cyan pixel red; Pillow's plain
     CMYK->RGB or the no-profile ink model would make it cyan.
     """
+
     def lab16(lightness: float, a: float, b: float) -> bytes:  # ICC v2 16-bit Lab encoding
         return struct.pack(">HHH", round(lightness * 652.8), round((a + 128) * 256), round((b + 128) * 256))
 
     corners = b"".join(
         lab16(*CYAN_IS_RED_LAB.get((c, m, y, k), (20, 0, 0)))
-        for c in (0, 1) for m in (0, 1) for y in (0, 1) for k in (0, 1)
+        for c in (0, 1)
+        for m in (0, 1)
+        for y in (0, 1)
+        for k in (0, 1)
     )
     identity = b"".join(_s15(value) for value in (1, 0, 0, 0, 1, 0, 0, 0, 1))
     linear = struct.pack(">HH", 0, 65535)
-    lut = b"mft2\0\0\0\0" + bytes((4, 3, 2, 0)) + identity + struct.pack(">HH", 2, 2) + linear * 4 + corners + linear * 3
+    lut = (
+        b"mft2\0\0\0\0"
+        + bytes((4, 3, 2, 0))
+        + identity
+        + struct.pack(">HH", 2, 2)
+        + linear * 4
+        + corners
+        + linear * 3
+    )
     return icc_profile(b"prtr", b"CMYK", b"Lab ", [(b"A2B0", lut)])
 
 
@@ -219,9 +261,9 @@ SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="10
         (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "unsupported_format"),
         (PSD_HEADER, "unsupported_format"),
         (SVG, "unsupported_format"),
-        (png_bytes(20_000, 20_000, bit_depth=8, colour_type=2), "too_many_pixels"),
+        (raw_png(20_000, 20_000, bit_depth=8, colour_type=2), "too_many_pixels"),
         # Past twice Pillow's own MAX_IMAGE_PIXELS, Pillow raises DecompressionBombError itself.
-        (png_bytes(60_000, 60_000, bit_depth=8, colour_type=2), "too_many_pixels"),
+        (raw_png(60_000, 60_000, bit_depth=8, colour_type=2), "too_many_pixels"),
     ],
     ids=["empty", "text", "zeros", "pdf", "eps", "psd", "svg", "100mp-plus", "bomb"],
 )
@@ -232,21 +274,101 @@ def test_read_header_rejects_bad_input_with_a_code(data, code):
     assert caught.value.message.endswith(".")
 
 
+def _cursor() -> bytes:
+    """A Windows cursor: an ICO with BMP entries whose type field says 2 (cursor) instead of 1 (icon)."""
+    data = bytearray(_sample("ICO", sizes=[(16, 16)], bitmap_format="bmp"))
+    data[2] = 2
+    return bytes(data)
+
+
+def _tga_header(width: int, height: int, *, depth: int = 24) -> bytes:
+    """The 18-byte header of an uncompressed true-colour TGA, top-left origin."""
+    return b"\x00\x00\x02" + bytes(9) + struct.pack("<HHBB", width, height, depth, 0x20)
+
+
+SUN_RASTER = struct.pack(">8I", 0x59A66A95, 40, 30, 24, 40 * 30 * 3, 1, 0, 0) + bytes(40 * 30 * 3)
+XPM = b'/* XPM */\nstatic char *image[] = {\n"2 2 1 1",\n"a c #FF0000",\n"aa",\n"aa"\n};\n'
+PLACEABLE_WMF = (
+    struct.pack("<IHhhhhHIH", 0x9AC6CDD7, 0, 0, 0, 400, 300, 1440, 0, 0) + b"\x01\x00\x09\x00" + bytes(60)
+)
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        pytest.param(_sample("TGA"), "TGA", id="tga"),
+        pytest.param(_sample("TGA", compression="tga_rle"), "TGA", id="tga-rle"),
+        # Header only, with a canvas Pillow itself would refuse: still named.
+        pytest.param(_tga_header(60_000, 60_000), "TGA", id="tga-huge-header"),
+        pytest.param(_sample("PCX"), "PCX", id="pcx"),
+        pytest.param(_sample("PPM"), "Netpbm (PBM/PGM/PPM)", id="ppm"),
+        pytest.param(encode(Image.new("L", (40, 30), 90), "PPM"), "Netpbm (PBM/PGM/PPM)", id="pgm"),
+        pytest.param(encode(Image.new("1", (40, 30), 1), "PPM"), "Netpbm (PBM/PGM/PPM)", id="pbm"),
+        pytest.param(b"P1\n2 2\n0 1\n1 0\n", "Netpbm (PBM/PGM/PPM)", id="pbm-plain"),
+        pytest.param(_sample("SGI"), "SGI", id="sgi"),
+        pytest.param(SUN_RASTER, "Sun raster", id="sun"),
+        pytest.param(encode(Image.new("1", (40, 30), 1), "XBM"), "X bitmap (XBM)", id="xbm"),
+        pytest.param(XPM, "X pixmap (XPM)", id="xpm"),
+        pytest.param(_cursor(), "Windows cursor (CUR)", id="cur"),
+        pytest.param(PLACEABLE_WMF, "Windows metafile (WMF/EMF)", id="wmf"),
+        pytest.param(_sample("QOI"), "QOI", id="qoi"),
+        pytest.param(encode(Image.new("RGBA", (40, 30)), "DDS"), "DirectDraw Surface", id="dds"),
+        pytest.param(encode(Image.new("RGB", (32, 32)), "ICNS"), "Apple icon (ICNS)", id="icns"),
+        pytest.param(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "PostScript/EPS", id="eps"),
+        pytest.param(b"\xc5\xd0\xd3\xc6" + bytes(28), "EPS", id="eps-binary"),
+    ],
+)
+def test_known_formats_we_do_not_take_are_named_without_decoding_them(data, name, monkeypatch):
+    """Named from the header alone: no decoder is ever asked for, and Ghostscript never runs."""
+    from PIL import EpsImagePlugin
+
+    used = []
+    monkeypatch.setattr(Image, "_getdecoder", lambda mode, decoder_name, *args: used.append(decoder_name))
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *args, **kwargs: used.append("ghostscript"))
+
+    with pytest.raises(ImageRejected) as caught:
+        imaging.read_header(io.BytesIO(data), max_pixels=MAX_PIXELS)
+
+    assert (caught.value.code, caught.value.message) == (
+        "unsupported_format",
+        f"{name} files are not supported. Upload a JPEG, PNG, GIF, WebP, BMP, TIFF, ICO, AVIF or HEIC image.",
+    )
+    assert used == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [bytes(range(256)) * 8, _tga_header(40, 30, depth=7) + bytes(40 * 30 * 3)],
+    ids=["byte-ramp", "tga-header-with-impossible-depth"],
+)
+def test_bytes_no_header_check_recognises_are_not_an_image(data):
+    """TGA has no magic number; bytes its header check refuses must not be called TGA."""
+    with pytest.raises(ImageRejected) as caught:
+        imaging.read_header(io.BytesIO(data), max_pixels=MAX_PIXELS)
+    assert caught.value.code == "not_an_image"
+
+
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_read_header_accepts_up_to_our_limit_not_pillows():
     """Pillow's own bomb limit (89 MP) only warns below twice its value; our 100 MP cap decides."""
-    data = png_bytes(9_700, 10_000, bit_depth=8, colour_type=2)  # 97 MP
-    assert imaging.read_header(io.BytesIO(data), max_pixels=MAX_PIXELS) == ImageHeader("PNG", 9_700, 10_000, 1, "png")
+    data = raw_png(9_700, 10_000, bit_depth=8, colour_type=2)  # 97 MP
+    assert imaging.read_header(io.BytesIO(data), max_pixels=MAX_PIXELS) == ImageHeader(
+        "PNG", 9_700, 10_000, 1, "png"
+    )
     with pytest.raises(ImageRejected) as caught:
         imaging.read_header(io.BytesIO(data), max_pixels=50_000_000)
     assert (caught.value.code, caught.value.message) == (
-        "too_many_pixels", "The image is 9700x10000 pixels (97 MP); the limit is 50 MP.")
+        "too_many_pixels",
+        "The image is 9700x10000 pixels (97 MP); the limit is 50 MP.",
+    )
 
 
 def test_read_header_never_decodes_pixel_data():
     """A header with no pixel data at all is enough: the upload view never decodes."""
-    data = png_bytes(4000, 3000, bit_depth=8, colour_type=2)
-    assert imaging.read_header(io.BytesIO(data), max_pixels=MAX_PIXELS) == ImageHeader("PNG", 4000, 3000, 1, "png")
+    data = raw_png(4000, 3000, bit_depth=8, colour_type=2)
+    assert imaging.read_header(io.BytesIO(data), max_pixels=MAX_PIXELS) == ImageHeader(
+        "PNG", 4000, 3000, 1, "png"
+    )
 
 
 # --- make_renditions: bad input ---------------------------------------------------------------
@@ -257,18 +379,27 @@ def test_read_header_never_decodes_pixel_data():
     [
         (_sample("JPEG")[:300], "corrupt_image"),
         (_sample("PNG")[:-30], "corrupt_image"),
-        (png_bytes(40, 30, bit_depth=8, colour_type=2), "corrupt_image"),  # header, no pixels
+        (raw_png(40, 30, bit_depth=8, colour_type=2), "corrupt_image"),  # header, no pixels
         (_sample("GIF")[:-10], "corrupt_image"),
         (_sample("WEBP")[:60], "corrupt_image"),
         (encode(quadrants((1200, 800)), "WEBP")[:-500], "corrupt_image"),  # through libwebp's scaled decode
         (encode(quadrants((1200, 800)), "PNG")[:-500], "corrupt_image"),  # through the ISA-L inflate
         (b"", "empty_file"),
         (b"GIF89a not really", "not_an_image"),
-        (png_bytes(20_000, 20_000, bit_depth=8, colour_type=2), "too_many_pixels"),
+        (raw_png(20_000, 20_000, bit_depth=8, colour_type=2), "too_many_pixels"),
     ],
-    ids=["jpeg-truncated", "png-truncated", "png-no-idat", "gif-truncated", "webp-truncated", "big-webp-truncated",
-         "big-png-truncated", "empty", "fake-gif",
-         "too-many-pixels"],
+    ids=[
+        "jpeg-truncated",
+        "png-truncated",
+        "png-no-idat",
+        "gif-truncated",
+        "webp-truncated",
+        "big-webp-truncated",
+        "big-png-truncated",
+        "empty",
+        "fake-gif",
+        "too-many-pixels",
+    ],
 )
 def test_make_renditions_turns_every_bad_image_into_image_rejected(data, code):
     with pytest.raises(ImageRejected) as caught:
@@ -303,7 +434,7 @@ def test_an_interruption_while_decoding_is_not_reported_as_a_bad_image(monkeypat
     def interrupt(*args, **kwargs):
         raise Interrupted("time is up")
 
-    monkeypatch.setattr(imaging, "_resize", interrupt)
+    monkeypatch.setattr(pipeline, "resize", interrupt)
     with pytest.raises(Interrupted):
         render(encode(quadrants(), "JPEG"))
 
@@ -340,15 +471,24 @@ def test_thumbnail_fits_its_box_never_upscaled_never_zero(size, box, expected):
 
 def test_several_boxes_come_out_in_order_with_progress():
     progress = []
-    result = render(encode(quadrants((1200, 800)), "JPEG"), boxes=[(128, 128), (512, 512), (64, 32)],
-                    on_progress=lambda done, total: progress.append((done, total)))
+    result = render(
+        encode(quadrants((1200, 800)), "JPEG"),
+        boxes=[(128, 128), (512, 512), (64, 32)],
+        on_progress=lambda done, total: progress.append((done, total)),
+    )
     assert [(r.box, r.width, r.height) for r in result.renditions] == [
-        ((128, 128), 128, 85), ((512, 512), 512, 341), ((64, 32), 48, 32)]
+        ((128, 128), 128, 85),
+        ((512, 512), 512, 341),
+        ((64, 32), 48, 32),
+    ]
     assert progress == [(1, 3), (2, 3), (3, 3)]
     for rendition in result.renditions:
         thumbnail = Image.open(io.BytesIO(rendition.data))
         assert thumbnail.size == (rendition.width, rendition.height)
-        assert all(near(got, want) for got, want in zip(quadrant_colours(thumbnail), (RED, GREEN, BLUE, WHITE)))
+        assert all(
+            near(got, want)
+            for got, want in zip(quadrant_colours(thumbnail), (RED, GREEN, BLUE, WHITE), strict=True)
+        )
 
 
 # --- orientation ------------------------------------------------------------------------------
@@ -378,7 +518,7 @@ def test_every_exif_orientation_comes_out_upright(orientation, image_format):
 
     assert (rendition.width, rendition.height) == thumbnail.size == (128, 85)
     colours = quadrant_colours(thumbnail)
-    assert all(near(got, want) for got, want in zip(colours, (RED, GREEN, BLUE, WHITE))), colours
+    assert all(near(got, want) for got, want in zip(colours, (RED, GREEN, BLUE, WHITE), strict=True)), colours
 
 
 # --- metadata never leaks ---------------------------------------------------------------------
@@ -397,7 +537,14 @@ def _png_text(key: str, value: bytes) -> PngImagePlugin.PngInfo:
     ("image_format", "metadata"),
     [
         ("JPEG", {"exif": exif_with_gps(), "xmp": XMP, "icc_profile": SRGB_PROFILE}),
-        ("PNG", {"exif": exif_with_gps(), "pnginfo": _png_text("XML:com.adobe.xmp", XMP), "icc_profile": SRGB_PROFILE}),
+        (
+            "PNG",
+            {
+                "exif": exif_with_gps(),
+                "pnginfo": _png_text("XML:com.adobe.xmp", XMP),
+                "icc_profile": SRGB_PROFILE,
+            },
+        ),
         ("WEBP", {"exif": exif_with_gps(), "xmp": XMP, "icc_profile": SRGB_PROFILE}),
         ("TIFF", {"tiffinfo": {271: "SecretCameraMaker", 700: XMP}, "icc_profile": SRGB_PROFILE}),
     ],
@@ -442,8 +589,21 @@ def _rgba_half_transparent() -> Image.Image:
         (_rgba_half_transparent(), "AVIF", {}, "PNG", True),
         (Image.new("RGB", (200, 100), RED), "HEIF", {}, "JPEG", False),
     ],
-    ids=["jpeg", "png", "png-alpha", "webp", "webp-alpha", "gif-alpha", "bmp", "tiff", "tiff-alpha",
-         "ico-alpha", "avif", "avif-alpha", "heic"],
+    ids=[
+        "jpeg",
+        "png",
+        "png-alpha",
+        "webp",
+        "webp-alpha",
+        "gif-alpha",
+        "bmp",
+        "tiff",
+        "tiff-alpha",
+        "ico-alpha",
+        "avif",
+        "avif-alpha",
+        "heic",
+    ],
 )
 def test_output_format_follows_the_input_family_and_keeps_transparency(
     source, image_format, options, expected_format, expected_mode_has_alpha
@@ -451,7 +611,7 @@ def test_output_format_follows_the_input_family_and_keeps_transparency(
     rendition, thumbnail = only_rendition(encode(source, image_format, **options))
 
     assert rendition.format == thumbnail.format == expected_format
-    assert rendition.extension == imaging.OUTPUT_EXTENSIONS[expected_format]
+    assert rendition.extension == OUTPUT_EXTENSIONS[expected_format]
     assert (rendition.width, rendition.height) == thumbnail.size == (128, 64)
     rgba = thumbnail.convert("RGBA")
     assert near(rgba.getpixel((20, 32)), (255, 0, 0, 255), tolerance=40)
@@ -463,7 +623,7 @@ def test_output_format_follows_the_input_family_and_keeps_transparency(
 
 def test_alpha_is_flattened_onto_white_when_the_output_is_jpeg():
     """The policy sends alpha to PNG; the JPEG encoder still never turns transparency black."""
-    data = imaging._encode_still(_rgba_half_transparent(), "JPEG")
+    data = encode_still(_rgba_half_transparent(), "JPEG")
     jpeg = Image.open(io.BytesIO(data))
     assert jpeg.format == "JPEG" and jpeg.mode == "RGB"
     assert near(jpeg.getpixel((150, 50)), WHITE, tolerance=8)
@@ -524,12 +684,12 @@ def test_cmyk_with_an_embedded_profile_is_converted_through_it(image_format, ink
 def _grey_16bit_png(width=256, height=64) -> bytes:
     """A 16-bit grey ramp from 0 to 65535 across, which Pillow opens as mode I;16."""
     row = b"".join(struct.pack(">H", x * 65535 // (width - 1)) for x in range(width))
-    return png_bytes(width, height, bit_depth=16, colour_type=0, rows=(b"\x00" + row) * height)
+    return raw_png(width, height, bit_depth=16, colour_type=0, rows=(b"\x00" + row) * height)
 
 
 def _rgb_16bit_png(width=256, height=64) -> bytes:
     row = b"".join(struct.pack(">HHH", 65535 * x // (width - 1), 32768, 0) for x in range(width))
-    return png_bytes(width, height, bit_depth=16, colour_type=2, rows=(b"\x00" + row) * height)
+    return raw_png(width, height, bit_depth=16, colour_type=2, rows=(b"\x00" + row) * height)
 
 
 def test_16_bit_grey_png_keeps_its_tones_instead_of_going_white():
@@ -607,7 +767,9 @@ def _frames(image: Image.Image) -> list[tuple[tuple[int, ...], int]]:
     return found
 
 
-@pytest.mark.parametrize(("image_format", "loop"), [("GIF", 0), ("GIF", 3), ("GIF", None), ("WEBP", 0), ("WEBP", 2)])
+@pytest.mark.parametrize(
+    ("image_format", "loop"), [("GIF", 0), ("GIF", 3), ("GIF", None), ("WEBP", 0), ("WEBP", 2)]
+)
 def test_animation_keeps_frames_durations_and_loop(image_format, loop):
     rendition, thumbnail = only_rendition(_animation(image_format, loop=loop))
 
@@ -616,7 +778,9 @@ def test_animation_keeps_frames_durations_and_loop(image_format, loop):
     assert thumbnail.n_frames == len(FRAME_COLOURS)
     frames = _frames(thumbnail)
     assert [duration for _, duration in frames] == DURATIONS
-    assert all(near(colour, expected) for (colour, _), expected in zip(frames, FRAME_COLOURS)), frames
+    assert all(near(colour, expected) for (colour, _), expected in zip(frames, FRAME_COLOURS, strict=True)), (
+        frames
+    )
     assert thumbnail.info.get("loop") == loop
 
 
@@ -654,7 +818,9 @@ def test_heic_and_avif_photos_become_upright_jpeg_thumbnails(image_format):
     rendition, thumbnail = only_rendition(data)
     assert rendition.format == "JPEG" and thumbnail.size == (128, 85)
     colours = quadrant_colours(thumbnail)
-    assert all(near(got, want, tolerance=40) for got, want in zip(colours, (RED, GREEN, BLUE, WHITE))), colours
+    assert all(
+        near(got, want, tolerance=40) for got, want in zip(colours, (RED, GREEN, BLUE, WHITE), strict=True)
+    ), colours
 
 
 def test_heic_thumbnail_comes_from_the_embedded_thumbnail_when_it_is_big_enough(monkeypatch):
@@ -664,8 +830,11 @@ def test_heic_thumbnail_comes_from_the_embedded_thumbnail_when_it_is_big_enough(
     assert Image.open(io.BytesIO(data)).info["thumbnails"] == [320]
     drafts = []
     real_draft = pillow_heif.as_plugin.HeifImageFile.draft
-    monkeypatch.setattr(pillow_heif.as_plugin.HeifImageFile, "draft",
-                        lambda self, mode, size: drafts.append(real_draft(self, mode, size)) or drafts[-1])
+    monkeypatch.setattr(
+        pillow_heif.as_plugin.HeifImageFile,
+        "draft",
+        lambda self, mode, size: drafts.append(real_draft(self, mode, size)) or drafts[-1],
+    )
 
     (small,) = render(data, boxes=[(128, 128)]).renditions
     (large,) = render(data, boxes=[(400, 400)]).renditions  # bigger than the preview allows: full decode
@@ -676,7 +845,10 @@ def test_heic_thumbnail_comes_from_the_embedded_thumbnail_when_it_is_big_enough(
         thumbnail = Image.open(io.BytesIO(rendition.data))
         assert thumbnail.size == size
         colours = quadrant_colours(thumbnail)
-        assert all(near(got, want, tolerance=40) for got, want in zip(colours, (RED, GREEN, BLUE, WHITE))), colours
+        assert all(
+            near(got, want, tolerance=40)
+            for got, want in zip(colours, (RED, GREEN, BLUE, WHITE), strict=True)
+        ), colours
 
 
 # --- build_archive ----------------------------------------------------------------------------
@@ -705,12 +877,22 @@ def test_archive_holds_members_byte_for_byte_and_a_manifest():
         for member in members:
             assert archive.read(member.name) == member.data
         assert [info.compress_type for info in archive.infolist()] == [
-            zipfile.ZIP_STORED, zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_DEFLATED]
+            zipfile.ZIP_STORED,
+            zipfile.ZIP_STORED,
+            zipfile.ZIP_DEFLATED,
+            zipfile.ZIP_DEFLATED,
+        ]
         manifest = json.loads(archive.read("manifest.json"))
     assert manifest == {
         "files": [
-            {"name": m.name, "width": m.width, "height": m.height, "format": m.format, "bytes": len(m.data),
-             "sha256": hashlib.sha256(m.data).hexdigest()}
+            {
+                "name": m.name,
+                "width": m.width,
+                "height": m.height,
+                "format": m.format,
+                "bytes": len(m.data),
+                "sha256": hashlib.sha256(m.data).hexdigest(),
+            }
             for m in members
         ]
     }
@@ -763,11 +945,17 @@ def test_animation_resamples_only_what_changed_and_matches_whole_frames(transpar
             before = (round((50 + 60 * (index - 1) - 30) * 128 / 400), round(130 * 96 / 300))
             assert near(got.getpixel(before), expected.getpixel(before)), (index, got.getpixel(before))
         opaque_difference = [
-            abs(a - b) for g, e in zip(got.get_flattened_data(), expected.get_flattened_data()) if e[3] == 255 and g[3] == 255
-            for a, b in zip(g[:3], e[:3])
+            abs(a - b)
+            for g, e in zip(got.get_flattened_data(), expected.get_flattened_data(), strict=True)
+            if e[3] == 255 and g[3] == 255
+            for a, b in zip(g[:3], e[:3], strict=True)
         ]
         assert sum(opaque_difference) / len(opaque_difference) < 4
-        transparent = [g[3] == 0 for g, e in zip(got.get_flattened_data(), expected.get_flattened_data()) if e[3] == 0]
+        transparent = [
+            g[3] == 0
+            for g, e in zip(got.get_flattened_data(), expected.get_flattened_data(), strict=True)
+            if e[3] == 0
+        ]
         assert all(transparent)
 
 
@@ -789,20 +977,31 @@ def test_png_decoded_with_isal_matches_pillows_own_decoder():
 def _adam7_grey_png(grey: list[list[int]]) -> bytes:
     """An 8-bit grey PNG interlaced with Adam7 (Pillow reads these but cannot write them)."""
     height, width = len(grey), len(grey[0])
-    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+    passes = (
+        (0, 0, 8, 8),
+        (4, 0, 8, 8),
+        (0, 4, 4, 8),
+        (2, 0, 4, 4),
+        (0, 2, 2, 4),
+        (1, 0, 2, 2),
+        (0, 1, 1, 2),
+    )
     rows = b""
     for x0, y0, dx, dy in passes:
         if x0 < width and y0 < height:
             for y in range(y0, height, dy):
                 rows += b"\x00" + bytes(grey[y][x] for x in range(x0, width, dx))
-    return png_bytes(width, height, bit_depth=8, colour_type=0, rows=rows, interlaced=True)
+    return raw_png(width, height, bit_depth=8, colour_type=0, rows=rows, interlaced=True)
 
 
 def test_png_without_isal_falls_back_to_pillows_inflate(monkeypatch):
     monkeypatch.setattr(fastdecode, "isal_zlib", None)
     rendition, thumbnail = only_rendition(encode(quadrants((300, 200)), "PNG"))
     assert rendition.format == "PNG" and thumbnail.size == (128, 85)
-    assert all(near(got, want) for got, want in zip(quadrant_colours(thumbnail), (RED, GREEN, BLUE, WHITE)))
+    assert all(
+        near(got, want)
+        for got, want in zip(quadrant_colours(thumbnail), (RED, GREEN, BLUE, WHITE), strict=True)
+    )
 
 
 def _webp_photo(**options) -> bytes:
@@ -819,10 +1018,14 @@ def test_webp_is_shrunk_on_load_by_libwebp_and_looks_like_a_full_decode(monkeypa
     monkeypatch.setattr(fastdecode, "libwebp", lambda: None)  # as if libwebp could not be loaded
     (plain,) = render(data).renditions
 
-    assert (fast.width, fast.height, fast.format) == (plain.width, plain.height, plain.format) == (128, 85, "WEBP")
+    assert (
+        (fast.width, fast.height, fast.format)
+        == (plain.width, plain.height, plain.format)
+        == (128, 85, "WEBP")
+    )
     fast_pixels = Image.open(io.BytesIO(fast.data)).convert("RGB").tobytes()
     plain_pixels = Image.open(io.BytesIO(plain.data)).convert("RGB").tobytes()
-    assert sum(abs(a - b) for a, b in zip(fast_pixels, plain_pixels)) / len(plain_pixels) < 3
+    assert sum(abs(a - b) for a, b in zip(fast_pixels, plain_pixels, strict=True)) / len(plain_pixels) < 3
 
 
 @pytest.mark.parametrize(
@@ -845,8 +1048,11 @@ def test_frames_past_the_cap_are_never_decoded(monkeypatch):
 
     decoded = []
     real_load_end = GifImagePlugin.GifImageFile.load_end
-    monkeypatch.setattr(GifImagePlugin.GifImageFile, "load_end",
-                        lambda self: decoded.append(self.tell()) or real_load_end(self))
+    monkeypatch.setattr(
+        GifImagePlugin.GifImageFile,
+        "load_end",
+        lambda self: decoded.append(self.tell()) or real_load_end(self),
+    )
 
     rendition, thumbnail = only_rendition(_animation("GIF"), max_frames=4)
 

@@ -1,8 +1,10 @@
 """`python manage.py thumbnail PATH... [--size 128x128]... [--out DIR]`: the pipeline, no broker.
 
-Runs exactly what the worker runs (imaging.make_renditions, then imaging.build_archive) on local
-files, so an operator can check an image that failed on the site, or thumbnail a folder by hand.
+Runs exactly what the worker runs (imaging.make_renditions, then imaging.package_renditions) on
+local files, so an operator can check an image that failed on the site, or thumbnail a folder by hand.
 """
+
+import functools
 import io
 import os
 import tempfile
@@ -67,8 +69,10 @@ class Command(BaseCommand):
                 continue
             except OSError as error:
                 failures += 1
-                self.stderr.write(f"{path}: FAILED (cannot_read_or_write) {error.strerror or error}: "
-                                  f"{error.filename or path}.")
+                self.stderr.write(
+                    f"{path}: FAILED (cannot_read_or_write) {error.strerror or error}: "
+                    f"{error.filename or path}."
+                )
                 continue
             elapsed_ms = (time.perf_counter() - started) * 1000
             self.stdout.write(f"{path}: {' '.join(written)} ({elapsed_ms:.0f} ms)")
@@ -81,35 +85,23 @@ def thumbnail_file(path: Path, *, boxes: list[tuple[int, int]], stem: str, out_d
     """Write `<stem>_<W>x<H>.<ext>` per box and `<stem>.zip` into out_dir; return their names."""
     # Read once: the bytes are decoded from memory and stored in the zip as they are.
     original_data = path.read_bytes()
-    result = imaging.make_renditions(
+    rendered = imaging.make_renditions(
         io.BytesIO(original_data),
         boxes=boxes,
         max_pixels=settings.THUMBNAILER_MAX_PIXELS,
         max_frames=settings.THUMBNAILER_MAX_FRAMES,
     )
-
-    original = imaging.ArchiveMember(
-        name=naming.safe_upload_name(path.name, extension=result.original.extension),
-        data=original_data,
-        width=result.original.width,
-        height=result.original.height,
-        format=result.original.format,
+    package = imaging.package_renditions(
+        original_data,
+        rendered,
+        original_name=naming.safe_upload_name(path.name, extension=rendered.original.extension),
+        thumbnail_name=functools.partial(naming.thumbnail_name, stem),
     )
-    thumbnails = [
-        imaging.ArchiveMember(
-            name=naming.thumbnail_name(stem, box=rendition.box, extension=rendition.extension),
-            data=rendition.data,
-            width=rendition.width,
-            height=rendition.height,
-            format=rendition.format,
-        )
-        for rendition in result.renditions
-    ]
-    for thumbnail in thumbnails:
+    for thumbnail in package.thumbnails:
         _write_atomically(out_dir / thumbnail.name, lambda file, data=thumbnail.data: file.write(data))
     archive = naming.archive_name(stem)
-    _write_atomically(out_dir / archive, lambda file: imaging.build_archive([original, *thumbnails], file))
-    return [*(thumbnail.name for thumbnail in thumbnails), archive]
+    _write_atomically(out_dir / archive, package.write_archive)
+    return [*(thumbnail.name for thumbnail in package.thumbnails), archive]
 
 
 def _unused_stem(stem: str, out_dir: Path, used: set[tuple[Path, str]]) -> str:

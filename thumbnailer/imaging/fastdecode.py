@@ -1,9 +1,10 @@
 """Faster decoders for two formats, each falling back to Pillow's own when unavailable.
 
-Pure: Pillow, isal and the standard library. Split from imaging.py because both reach
+Pure: Pillow, isal and the standard library. A module of its own because both reach
 below Pillow's public API (a PNG read hook, libwebp through ctypes); everything else in the
 pipeline uses Pillow as documented. Each is measured in bench/README.md.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -21,7 +22,7 @@ try:  # ISA-L's inflate, twice as fast as zlib on photo PNGs; Pillow's own path 
 except ImportError:  # pragma: no cover - isal is in requirements.txt
     isal_zlib = None
 
-# What a damaged PNG stream can raise from the ISA-L inflater (imaging turns it into ImageRejected).
+# What a damaged PNG stream can raise from the ISA-L inflater (identify.py turns it into ImageRejected).
 INFLATE_ERRORS: tuple[type[BaseException], ...] = (isal_zlib.error,) if isal_zlib is not None else ()
 
 
@@ -81,9 +82,9 @@ _WEBP_MODE_RGB = 0
 
 
 class _WebPFeatures(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_int) for name in ("width", "height", "has_alpha", "has_animation", "format")] + [
-        ("pad", ctypes.c_uint32 * 5)
-    ]
+    _fields_ = [
+        (name, ctypes.c_int) for name in ("width", "height", "has_alpha", "has_animation", "format")
+    ] + [("pad", ctypes.c_uint32 * 5)]
 
 
 class _WebPRGBABuffer(ctypes.Structure):
@@ -91,9 +92,11 @@ class _WebPRGBABuffer(ctypes.Structure):
 
 
 class _WebPYUVABuffer(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_void_p) for name in ("y", "u", "v", "a")] + [
-        (name, ctypes.c_int) for name in ("y_stride", "u_stride", "v_stride", "a_stride")
-    ] + [(name, ctypes.c_size_t) for name in ("y_size", "u_size", "v_size", "a_size")]
+    _fields_ = (
+        [(name, ctypes.c_void_p) for name in ("y", "u", "v", "a")]
+        + [(name, ctypes.c_int) for name in ("y_stride", "u_stride", "v_stride", "a_stride")]
+        + [(name, ctypes.c_size_t) for name in ("y_size", "u_size", "v_size", "a_size")]
+    )
 
 
 class _WebPOutputUnion(ctypes.Union):
@@ -102,7 +105,9 @@ class _WebPOutputUnion(ctypes.Union):
 
 class _WebPDecBuffer(ctypes.Structure):
     _fields_ = [(name, ctypes.c_int) for name in ("colorspace", "width", "height", "is_external_memory")] + [
-        ("u", _WebPOutputUnion), ("pad", ctypes.c_uint32 * 4), ("private_memory", ctypes.c_void_p)
+        ("u", _WebPOutputUnion),
+        ("pad", ctypes.c_uint32 * 4),
+        ("private_memory", ctypes.c_void_p),
     ]
 
 
@@ -110,9 +115,20 @@ class _WebPDecoderOptions(ctypes.Structure):
     _fields_ = [
         (name, ctypes.c_int)
         for name in (
-            "bypass_filtering", "no_fancy_upsampling", "use_cropping", "crop_left", "crop_top", "crop_width",
-            "crop_height", "use_scaling", "scaled_width", "scaled_height", "use_threads", "dithering_strength",
-            "flip", "alpha_dithering_strength",
+            "bypass_filtering",
+            "no_fancy_upsampling",
+            "use_cropping",
+            "crop_left",
+            "crop_top",
+            "crop_width",
+            "crop_height",
+            "use_scaling",
+            "scaled_width",
+            "scaled_height",
+            "use_threads",
+            "dithering_strength",
+            "flip",
+            "alpha_dithering_strength",
         )
     ] + [("pad", ctypes.c_uint32 * 5)]
 
@@ -125,14 +141,27 @@ class _WebPDecoderConfig(ctypes.Structure):
 def libwebp() -> ctypes.CDLL | None:
     """The libwebp Pillow itself uses (its wheel's copy), else the system's; None if neither loads."""
     bundled = Path(Image.__file__).resolve().parent.parent / "pillow.libs"
-    candidates = [str(path) for path in sorted(bundled.glob("libwebp-*.so*"))] + [ctypes.util.find_library("webp")]
+    candidates = [str(path) for path in sorted(bundled.glob("libwebp-*.so*"))] + [
+        ctypes.util.find_library("webp")
+    ]
     for candidate in filter(None, candidates):
         try:
             library = ctypes.CDLL(candidate)
-            library.WebPInitDecoderConfigInternal.argtypes = [ctypes.POINTER(_WebPDecoderConfig), ctypes.c_int]
+            library.WebPInitDecoderConfigInternal.argtypes = [
+                ctypes.POINTER(_WebPDecoderConfig),
+                ctypes.c_int,
+            ]
             library.WebPGetFeaturesInternal.argtypes = [
-                ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(_WebPFeatures), ctypes.c_int]
-            library.WebPDecode.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(_WebPDecoderConfig)]
+                ctypes.c_char_p,
+                ctypes.c_size_t,
+                ctypes.POINTER(_WebPFeatures),
+                ctypes.c_int,
+            ]
+            library.WebPDecode.argtypes = [
+                ctypes.c_char_p,
+                ctypes.c_size_t,
+                ctypes.POINTER(_WebPDecoderConfig),
+            ]
         except (OSError, AttributeError):
             continue
         return library
@@ -156,9 +185,15 @@ def decode_webp_scaled(image: Image.Image, source: BinaryIO, wanted: tuple[int, 
     config = _WebPDecoderConfig()
     if not library.WebPInitDecoderConfigInternal(ctypes.byref(config), _WEBP_DECODER_ABI_VERSION):
         return None
-    if library.WebPGetFeaturesInternal(data, len(data), ctypes.byref(config.input), _WEBP_DECODER_ABI_VERSION):
+    if library.WebPGetFeaturesInternal(
+        data, len(data), ctypes.byref(config.input), _WEBP_DECODER_ABI_VERSION
+    ):
         return None
-    if config.input.has_alpha or config.input.has_animation or (config.input.width, config.input.height) != image.size:
+    if (
+        config.input.has_alpha
+        or config.input.has_animation
+        or (config.input.width, config.input.height) != image.size
+    ):
         return None
     pixels = ctypes.create_string_buffer(scaled[0] * scaled[1] * 3)
     config.options.use_scaling = 1

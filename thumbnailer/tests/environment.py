@@ -4,6 +4,7 @@ Django and Celery read REDIS_URL, MEDIA_ROOT and the test database name when set
 load, so they must be decided before that: a free port for the session's Redis, a
 temporary media folder, and a test database file the worker processes can open too.
 """
+
 import os
 import shutil
 import tempfile

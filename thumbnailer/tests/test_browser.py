@@ -1,18 +1,24 @@
 """The upload page in real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright)."""
+
 import os
 import shutil
 
 import pytest
 
-from . import images
+from .support import images
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # This machine has no network: without these flags Chromium keeps trying to reach Google.
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -54,7 +60,10 @@ def test_upload_on_the_page_shows_state_thumbnail_and_zip(page, web_server, cele
         "Sunset_at_the_lake_128x128.jpg",
         "logo_128x128.png",
     ]
-    assert thumbnails.evaluate_all("images => images.every(i => i.complete && i.naturalWidth > 0)")
+    # The script inserts the <img> elements when the job is done; the browser then fetches them.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('li.job img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
     zip_links = page.locator('a[href$=".zip"]')
     assert zip_links.count() == 2
     assert page.locator('a[href$="/Sunset_at_the_lake.zip"]').is_visible()

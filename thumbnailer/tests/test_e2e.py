@@ -1,14 +1,16 @@
 """The whole product as separate processes: gunicorn, `celery worker`, `celery beat`, Redis."""
+
 import io
 import zipfile
 
 import pytest
 
-from scripts.loadtest import post_image, request
 from thumbnailer.models import Summary
 
-from . import images
-from .conftest import start_beat, wait_until
+from .support import images
+from .support.http import post_image, request
+from .support.polling import wait_for_job, wait_until
+from .support.processes import start_beat
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -27,28 +29,30 @@ def test_upload_over_http_gives_thumbnail_zip_and_summary(web_server, celery_wor
     accepted = post_image(web_server.url, "wide photo.jpg", original)
 
     assert accepted.status == 202
-    status_url = accepted.body["status_url"]
+    status_url = accepted.json["status_url"]
     assert accepted.headers["Location"] == status_url
 
-    def finished():
-        reply = request("GET", web_server.url + status_url)
-        assert reply.status == 200
-        return reply.body if reply.body["task_status"] in ("SUCCESS", "FAILURE") else None
-
-    body = wait_until(finished, timeout=30, message="job finished")
+    body = wait_for_job(web_server.url, accepted.json["task_id"])
     assert body["task_status"] == "SUCCESS"
     [thumbnail] = body["results"]["thumbnails"]
     assert (thumbnail["width"], thumbnail["height"]) == (128, 64)
 
     thumb = request("GET", web_server.url + thumbnail["url"])
-    assert (thumb.status, thumb.headers["Content-Type"], len(thumb.raw)) == (200, "image/jpeg", thumbnail["bytes"])
+    assert (thumb.status, thumb.headers["Content-Type"], len(thumb.raw)) == (
+        200,
+        "image/jpeg",
+        thumbnail["bytes"],
+    )
     archive = request("GET", web_server.url + body["results"]["archive_path"])
     assert (archive.status, archive.headers["Content-Type"]) == (200, "application/zip")
     assert zipfile.ZipFile(io.BytesIO(archive.raw)).read("wide_photo.jpg") == original
 
     # beat has sent summarize every two seconds; the worker wrote the rows.
-    wait_until(lambda: Summary.objects.filter(jobs_succeeded__gte=1).exists(), timeout=20,
-               message="a Summary counting the job")
+    wait_until(
+        lambda: Summary.objects.filter(jobs_succeeded__gte=1).exists(),
+        timeout=20,
+        message="a Summary counting the job",
+    )
     stats = request("GET", web_server.url + "/api/stats/")
     assert stats.status == 200
-    assert sum(row["jobs_succeeded"] for row in stats.body["summaries"]) >= 1
+    assert sum(row["jobs_succeeded"] for row in stats.json["summaries"]) >= 1

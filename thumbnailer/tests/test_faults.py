@@ -1,9 +1,10 @@
 """No accepted job is lost: real workers killed with SIGKILL, Redis restarted empty, storage failing.
 
-Each test that kills something runs on a private stack (its own Redis, web server, worker and
-beat), so the session's worker never takes its jobs. Limits are shortened from the environment
-(time limits, lease margin, requeue interval) so every test finishes in seconds, not minutes.
+Each test that kills something runs on a private stack (its own Redis, media folder, web server,
+worker and beat), so the session's worker never takes its jobs. Limits are shortened from the
+environment (time limits, lease margin, requeue interval) so every test finishes in seconds.
 """
+
 import functools
 import html
 import io
@@ -13,17 +14,19 @@ import signal
 import time
 import uuid
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
 from PIL import Image
 
-from scripts.loadtest import get_status, post_image
 from thumbnailer import services
 from thumbnailer.models import Job
 
-from . import images
-from .conftest import child_pids, post_upload_form, wait_until
+from .support import images
+from .support.http import get_status, post_form, post_image
+from .support.polling import wait_for_job, wait_for_jobs, wait_until
+from .support.processes import child_pids
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -43,42 +46,24 @@ FINISH_WITHIN_SECONDS = 90
 
 @functools.cache
 def slow_png() -> bytes:
-    buffer = io.BytesIO()
-    Image.linear_gradient("L").resize((6000, 6000)).convert("RGB").save(buffer, "PNG")
-    return buffer.getvalue()
+    return images.encode(Image.linear_gradient("L").resize((6000, 6000)).convert("RGB"), "PNG")
 
 
 def upload(web, name: str, data: bytes, **options) -> str:
     reply = post_image(web.url, name, data, **options)
     assert reply.status == 202, reply.text
-    return reply.body["task_id"]
+    return reply.json["task_id"]
 
 
-def wait_for_state(web, task_id: str, states: tuple[str, ...], *, timeout: float) -> dict:
-    seen = []
-
-    def poll():
-        body = get_status(web.url, task_id).body
-        if not seen or seen[-1] != body["task_status"]:
-            seen.append(body["task_status"])
-        return body if body["task_status"] in states else None
-
-    try:
-        return wait_until(poll, timeout=timeout, interval=0.05, message=f"job {task_id} in {states}")
-    except TimeoutError as error:
-        raise TimeoutError(f"{error}; its states were {seen}") from None
+def wait_until_running(web, task_id: str) -> None:
+    """Wait until a worker reports progress on the job: it is being processed right now."""
+    wait_for_job(web.url, task_id, states=("PROGRESS",), interval=0.05)
 
 
-def wait_all_finished(task_ids: list[str], *, timeout: float = FINISH_WITHIN_SECONDS) -> dict[str, Job]:
-    def poll():
-        jobs = {str(job.id): job for job in Job.objects.filter(id__in=task_ids)}
-        return jobs if all(job.is_finished for job in jobs.values()) else None
-
-    try:
-        return wait_until(poll, timeout=timeout, interval=0.2, message="every job finished")
-    except TimeoutError:
-        left = list(Job.objects.filter(id__in=task_ids).values_list("id", "status", "deliveries"))
-        raise TimeoutError(f"jobs not finished within {timeout}s: {left}") from None
+def finished_jobs(server, task_ids: list[str], *, timeout: float = FINISH_WITHIN_SECONDS) -> dict[str, Job]:
+    """The Job rows, once the status of every one says it is finished."""
+    wait_for_jobs(server, task_ids, timeout=timeout, interval=0.2)
+    return {str(job.id): job for job in Job.objects.filter(id__in=task_ids)}
 
 
 def assert_complete(job: Job, original: bytes) -> None:
@@ -103,11 +88,11 @@ def test_killing_a_pool_child_mid_task_loses_no_job(private_stack):
     quick = images.jpeg_bytes()
     quick_id = upload(web, "quick.jpg", quick)
 
-    wait_for_state(web, slow_id, ("PROGRESS",), timeout=30)
+    wait_until_running(web, slow_id)
     [child] = child_pids(worker.process.pid)
     os.kill(child, signal.SIGKILL)
 
-    jobs = wait_all_finished([slow_id, quick_id])
+    jobs = finished_jobs(web.url, [slow_id, quick_id])
     assert_complete(jobs[slow_id], slow_png())
     assert_complete(jobs[quick_id], quick)
     assert jobs[slow_id].deliveries == 2
@@ -132,14 +117,14 @@ def test_killing_the_main_worker_process_loses_no_job(private_stack):
         data = images.jpeg_bytes(color=(n * 60, 10, 10))
         originals[upload(web, f"quick{n}.jpg", data)] = data
     for slow_id in slow_ids:
-        wait_for_state(web, slow_id, ("PROGRESS",), timeout=30)
+        wait_until_running(web, slow_id)
 
     os.kill(first.process.pid, signal.SIGKILL)
     first.process.wait(timeout=10)
     private_stack.beat(REQUEUE_INTERVAL_SECONDS=1)
     second = private_stack.worker("second", concurrency=2, **requeue_soon)
 
-    jobs = wait_all_finished(list(originals))
+    jobs = finished_jobs(web.url, list(originals))
     for task_id, original in originals.items():
         assert_complete(jobs[task_id], original)
     assert {task_id: jobs[task_id].deliveries for task_id in originals} == {
@@ -153,13 +138,13 @@ def test_an_input_that_keeps_killing_its_worker_fails_cleanly(private_stack):
     web = private_stack.web()
     worker = private_stack.worker(concurrency=1, THUMBNAILER_MAX_DELIVERIES=1, **FAST_LIMITS)
     slow_id = upload(web, "killer.png", slow_png(), sizes=SLOW_SIZES)
-    wait_for_state(web, slow_id, ("PROGRESS",), timeout=30)
+    wait_until_running(web, slow_id)
 
     [child] = child_pids(worker.process.pid)
     os.kill(child, signal.SIGKILL)
 
-    wait_all_finished([slow_id])
-    assert get_status(web.url, slow_id).body == {
+    finished_jobs(web.url, [slow_id])
+    assert get_status(web.url, slow_id).json == {
         "task_id": slow_id,
         "task_status": "FAILURE",
         "error": {
@@ -177,7 +162,7 @@ def test_redis_restarted_empty_with_jobs_queued_loses_none(private_stack):
     worker = private_stack.worker(concurrency=1, **requeue_soon)
     slow_id = upload(web, "big.png", slow_png(), sizes=SLOW_SIZES)
     originals = {slow_id: slow_png()}
-    wait_for_state(web, slow_id, ("PROGRESS",), timeout=30)
+    wait_until_running(web, slow_id)
     for n in range(4):
         data = images.jpeg_bytes(color=(10, n * 60, 10))
         originals[upload(web, f"queued{n}.jpg", data)] = data
@@ -189,7 +174,7 @@ def test_redis_restarted_empty_with_jobs_queued_loses_none(private_stack):
     after = images.jpeg_bytes(color=(1, 2, 3))
     originals[upload(web, "after.jpg", after)] = after
 
-    jobs = wait_all_finished(list(originals))
+    jobs = finished_jobs(web.url, list(originals))
     for task_id, original in originals.items():
         assert_complete(jobs[task_id], original)
     assert "requeued 4 stale job(s)" in worker.log()
@@ -205,16 +190,16 @@ def test_broker_down_at_upload_is_503_and_nothing_is_kept(private_stack, media_r
     started = time.monotonic()
     api = post_image(web.url, "photo.jpg", images.jpeg_bytes())
     api_seconds = time.monotonic() - started
-    form = post_upload_form(web.url, [("photo.jpg", images.jpeg_bytes())])
+    form = post_form(web.url, [("photo.jpg", images.jpeg_bytes())])
 
-    assert (api.status, api.headers["Retry-After"], api.body) == (
+    assert (api.status, api.headers["Retry-After"], api.json) == (
         503,
         "30",
         {
             "error": {
                 "code": "queue_unavailable",
                 "message": (
-                    "The thumbnail queue is not available right now; nothing was stored. Try again later."
+                    "The thumbnail queue is not available right now; nothing was stored. Please try again in a minute."
                 ),
             }
         },
@@ -223,7 +208,7 @@ def test_broker_down_at_upload_is_503_and_nothing_is_kept(private_stack, media_r
     assert form.status == 503
     assert form.headers["Retry-After"] == "30"
     assert (
-        "photo.jpg: The thumbnail queue is not available right now; please try again in a minute."
+        "photo.jpg: The thumbnail queue is not available right now; nothing was stored. Please try again in a minute."
         in html.unescape(form.text)
     )
     assert list(Job.objects.values_list("id", flat=True)) == [uuid.UUID(before)]
@@ -251,16 +236,16 @@ def test_broker_down_at_upload_is_503_and_nothing_is_kept(private_stack, media_r
 def test_a_job_over_its_time_limit_fails_as_timeout_and_the_worker_goes_on(
     private_stack, limits, worker_says
 ):
-    """SPEC section 8: past the time limit the job is a FAILURE 'timeout'; the next job still succeeds."""
+    """Past the time limit the job is a FAILURE 'timeout'; the next job still succeeds."""
     web = private_stack.web()
     worker = private_stack.worker(concurrency=1, **limits)
     slow_id = upload(web, "huge.png", slow_png(), sizes=",".join([SLOW_SIZES] * 3))
     quick = images.jpeg_bytes()
     quick_id = upload(web, "next.jpg", quick)
 
-    jobs = wait_all_finished([slow_id, quick_id], timeout=60)
+    jobs = finished_jobs(web.url, [slow_id, quick_id], timeout=60)
 
-    assert get_status(web.url, slow_id).body == {
+    assert get_status(web.url, slow_id).json == {
         "task_id": slow_id,
         "task_status": "FAILURE",
         "error": {"code": "timeout", "message": "Making the thumbnails took too long and was stopped."},
@@ -273,7 +258,7 @@ def test_a_job_over_its_time_limit_fails_as_timeout_and_the_worker_goes_on(
 # The next tests need no private stack: nothing is killed, so the session's worker serves them.
 
 
-def test_a_transient_storage_error_is_retried_then_succeeds(celery_worker_process, media_root):
+def test_a_transient_storage_error_is_retried_then_succeeds(client, celery_worker_process):
     """Storage refusing a write (here: a directory squatting a thumbnail's name) is retried with backoff.
 
     Three failed attempts in a row would use up THUMBNAILER_MAX_DELIVERIES (3) if retries
@@ -283,7 +268,8 @@ def test_a_transient_storage_error_is_retried_then_succeeds(celery_worker_proces
     upload_file = images.upload("photo.jpg", original)
     header = services.upload_inspect(upload=upload_file)
     job = services.job_create(upload=upload_file, header=header, boxes=[(128, 128)], owner_key="")
-    squatter = media_root / "jobs" / str(job.id) / "photo_128x128.jpg"
+    # In the session's media folder: the session's worker writes there.
+    squatter = Path(default_storage.path(f"jobs/{job.id}/photo_128x128.jpg"))
     (squatter / "occupied").mkdir(parents=True)
     services.job_send(job_id=job.id)
 
@@ -295,12 +281,11 @@ def test_a_transient_storage_error_is_retried_then_succeeds(celery_worker_proces
     wait_until(failed_three_times, timeout=30, interval=0.02, message="three transient failures")
     shutil.rmtree(squatter)
 
-    jobs = wait_all_finished([str(job.id)], timeout=60)
+    jobs = finished_jobs(client, [str(job.id)], timeout=60)
     assert_complete(jobs[str(job.id)], original)
     assert jobs[str(job.id)].deliveries == 1
     assert (
-        f"transient error on job {job.id}: OSError(39, 'Directory not empty')"
-        in celery_worker_process.log()
+        f"transient error on job {job.id}: OSError(39, 'Directory not empty')" in celery_worker_process.log()
     )
 
 
@@ -309,7 +294,7 @@ def test_a_bad_image_fails_once_and_is_never_retried(client, celery_worker_proce
     response = client.post("/api/jobs/", {"image_file": images.upload("cut.jpg", images.truncated_jpeg())})
     task_id = response.json()["task_id"]
 
-    jobs = wait_all_finished([task_id], timeout=30)
+    jobs = finished_jobs(client, [task_id], timeout=30)
 
     assert client.get(f"/task/{task_id}/").json() == {
         "task_id": task_id,

@@ -1,4 +1,5 @@
 """The health check against the real database and the real Redis."""
+
 import pytest
 
 pytestmark = pytest.mark.django_db

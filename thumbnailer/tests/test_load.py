@@ -4,6 +4,7 @@ The same client code as `make loadtest` (scripts/loadtest.py) drives a private s
 upload must be accepted and finish SUCCESS, nothing may answer 5xx, and no two jobs may
 share a file even though every client names its file the same.
 """
+
 import hashlib
 
 import pytest
@@ -52,9 +53,10 @@ def test_twenty_clients_uploading_ten_images_each_all_succeed(private_stack):
             path.removeprefix(f"{folder}/") for path in job_files(job)
         )
         assert [path.rsplit("/", 1)[-1] for path in job_files(job)] == [
-            "photo.jpg", "photo_128x128.jpg", "photo.zip"
+            "photo.jpg",
+            "photo_128x128.jpg",
+            "photo.zip",
         ]
     for record in report.records:
         with default_storage.open(jobs[record.task_id].original_path) as stored:
             assert hashlib.sha256(stored.read()).hexdigest() == record.sha256, "a job holds another's image"
-

@@ -1,4 +1,5 @@
 """Summaries and the daily digest, computed from real Job rows."""
+
 from datetime import timedelta
 
 import pytest
@@ -12,9 +13,15 @@ pytestmark = pytest.mark.django_db
 
 def make_job(*, created_at, status=Job.Status.SUCCESS, processing_ms=100, wait_ms=20, original_bytes=1000):
     job = Job.objects.create(
-        client_name="x.jpg", stem="x", sizes=["128x128"], original_path="jobs/x/x.jpg",
-        original_format="JPEG", original_width=10, original_height=10,
-        original_bytes=original_bytes, status=status,
+        client_name="x.jpg",
+        stem="x",
+        sizes=["128x128"],
+        original_path="jobs/x/x.jpg",
+        original_format="JPEG",
+        original_width=10,
+        original_height=10,
+        original_bytes=original_bytes,
+        status=status,
     )
     finished = status in Job.FINISHED
     started_at = created_at + timedelta(milliseconds=wait_ms)
@@ -40,8 +47,14 @@ def test_percentile(values, p50, p95):
 def test_summary_counts_the_period_since_the_last_one():
     now = timezone.now()
     Summary.objects.create(
-        period_start=now - timedelta(minutes=2), period_end=now - timedelta(minutes=1),
-        jobs_created=0, jobs_succeeded=0, jobs_failed=0, backlog=0, bytes_in=0, bytes_out=0,
+        period_start=now - timedelta(minutes=2),
+        period_end=now - timedelta(minutes=1),
+        jobs_created=0,
+        jobs_succeeded=0,
+        jobs_failed=0,
+        backlog=0,
+        bytes_in=0,
+        bytes_out=0,
     )
     make_job(created_at=now - timedelta(minutes=5))  # before the period: not counted
     for ms in (100, 200, 300):
@@ -52,7 +65,12 @@ def test_summary_counts_the_period_since_the_last_one():
     summary = reports.summary_create(now=now)
 
     assert summary.period_start == now - timedelta(minutes=1)
-    assert (summary.jobs_created, summary.jobs_succeeded, summary.jobs_failed, summary.backlog) == (5, 3, 1, 1)
+    assert (summary.jobs_created, summary.jobs_succeeded, summary.jobs_failed, summary.backlog) == (
+        5,
+        3,
+        1,
+        1,
+    )
     assert (summary.processing_p50_ms, summary.processing_p95_ms) == (200, 290)
     # The failed job waited too: waits are 10, 20, 20 and 30 ms.
     assert (summary.queue_wait_p50_ms, summary.queue_wait_p95_ms) == (20, 28)

@@ -1,9 +1,10 @@
-"""Nothing let in: each hostile input gets its exact answer and leaves nothing behind (SPEC section 8).
+"""Nothing let in: each hostile input gets its exact answer and leaves nothing behind (the limits and bad inputs in the README).
 
 Uploads go through the real form (CSRF enforced) and the real API as raw multipart bodies,
 so file names reach Django exactly as an attacker would send them. Inputs whose header looks
 fine are accepted and then fail in the session's real worker with a readable error.
 """
+
 import html
 import io
 import json
@@ -18,11 +19,12 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from PIL import Image
 
-from scripts.loadtest import encode_multipart
 from thumbnailer.models import Job
 
-from . import images
-from .conftest import PROJECT_ROOT, wait_until
+from .support import images
+from .support.http import csrf_token, encode_multipart
+from .support.polling import wait_for_job
+from .support.processes import PROJECT_ROOT
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -39,12 +41,6 @@ def unsupported(kind: str) -> dict:
     return {"code": "unsupported_format", "message": f"{kind} files are not supported. {FORMATS}"}
 
 
-def bmp_declaring(width: int, height: int) -> bytes:
-    """A 54-byte BMP header claiming a canvas of width x height, with no pixels after it."""
-    info = (40).to_bytes(4, "little") + width.to_bytes(4, "little") + height.to_bytes(4, "little")
-    return b"BM" + bytes(12) + info + b"\x01\x00\x18\x00" + bytes(24)
-
-
 HTML_PAGE = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"
 
 # (id, client's file name, content, status, the error JSON) -- refused from the header alone.
@@ -59,8 +55,13 @@ REFUSED_AT_UPLOAD = [
         400,
         unsupported("SVG"),
     ),
-    ("EPS (would run Ghostscript)", "art.jpg", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 9 9\n",
-     400, unsupported("PostScript/EPS")),
+    (
+        "EPS (would run Ghostscript)",
+        "art.jpg",
+        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 9 9\n",
+        400,
+        unsupported("PostScript/EPS"),
+    ),
     ("PDF", "scan.jpg", b"%PDF-1.4\n" + b"0" * 200, 400, unsupported("PDF")),
     ("Photoshop", "layers.png", b"8BPS\x00\x01" + bytes(40), 400, unsupported("Photoshop (PSD)")),
     ("JPEG cut inside its header", "cut.jpg", images.jpeg_bytes()[:300], 400, CORRUPT),
@@ -76,10 +77,20 @@ REFUSED_AT_UPLOAD = [
         },
     ),
     # Past twice Pillow's own bomb limit, Pillow refuses before our check can name the size.
-    ("400 MP canvas in a tiny file", "bomb.png", images.png_declaring(20000, 20000), 400,
-     {"code": "too_many_pixels", "message": "The image has too many pixels to process."}),
-    ("BMP declaring 2500 MP", "huge.bmp", bmp_declaring(50000, 50000), 400,
-     {"code": "too_many_pixels", "message": "The image has too many pixels to process."}),
+    (
+        "400 MP canvas in a tiny file",
+        "bomb.png",
+        images.png_declaring(20000, 20000),
+        400,
+        {"code": "too_many_pixels", "message": "The image has too many pixels to process."},
+    ),
+    (
+        "BMP declaring 2500 MP",
+        "huge.bmp",
+        images.bmp_declaring(50000, 50000),
+        400,
+        {"code": "too_many_pixels", "message": "The image has too many pixels to process."},
+    ),
 ]
 
 # (id, client's file name, content, stored name): the name never leaves jobs/<job-id>/.
@@ -91,8 +102,12 @@ NAMES = [
     ("hidden file", ".htaccess", images.jpeg_bytes(), "htaccess.jpg"),
     ("control characters", "evil\x00\x07\x1b[31m\tname.jpg", images.jpeg_bytes(), "evil_31mname.jpg"),
     ("right-to-left override", "photo\u202egpj.exe", images.jpeg_bytes(), "photogpj.jpg"),
-    ("HTML in the name", "<img src=x onerror=alert(1)>.jpg", images.jpeg_bytes(),
-     "img_src_x_onerror_alert_1.jpg"),
+    (
+        "HTML in the name",
+        "<img src=x onerror=alert(1)>.jpg",
+        images.jpeg_bytes(),
+        "img_src_x_onerror_alert_1.jpg",
+    ),
     ("255 characters", "a" * 251 + ".jpg", images.jpeg_bytes(), "a" * 60 + ".jpg"),
     ("300 accented letters", "é" * 300 + ".jpg", images.jpeg_bytes(), "e" * 60 + ".jpg"),
     ("accents and spaces", "Café déjà vu.jpeg", images.jpeg_bytes(), "Cafe_deja_vu.jpg"),
@@ -116,8 +131,8 @@ def browser():
 
 
 @pytest.fixture
-def nothing_kept(media_root):
-    """Asserts, after the test, that no Job row and no file was added."""
+def nothing_kept(media_root, parked_jobs):
+    """Asserts, after the test, that no Job row and no file was added to the test's own media folder."""
     before = stored_files(media_root)
     yield
     assert Job.objects.count() == 0
@@ -128,35 +143,22 @@ def stored_files(media_root) -> set[str]:
     return {str(path.relative_to(media_root)) for path in media_root.rglob("*")}
 
 
-def api_post(client, files: list[tuple[str, bytes]], fields: dict | None = None):
+def api_post(client, files: list[tuple[str, bytes]]):
     """POST a raw multipart body, so file names arrive exactly as given (no client-side cleaning)."""
-    body, content_type = encode_multipart(
-        fields or {}, [("image_file", name, data, "application/octet-stream") for name, data in files]
-    )
+    body, content_type = encode_multipart(files)
     return client.generic("POST", "/api/jobs/", body, content_type=content_type)
 
 
 def form_post(browser, files: list[tuple[str, bytes]], *, with_token: bool = True):
-    page = browser.get("/").content.decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    body, content_type = encode_multipart(
-        {"csrfmiddlewaretoken": token} if with_token else {},
-        [("image_file", name, data, "application/octet-stream") for name, data in files],
-    )
+    """The upload form through the test client, CSRF token included unless told otherwise."""
+    token = csrf_token(browser.get("/").content.decode())
+    body, content_type = encode_multipart(files, {"csrfmiddlewaretoken": token} if with_token else None)
     return browser.generic("POST", "/", body, content_type=content_type)
 
 
 def page_messages(response) -> list[str]:
     found = re.findall(r'<li class="message [^"]*">(.*?)</li>', response.content.decode())
     return [html.unescape(text) for text in found]
-
-
-def wait_finished(client, task_id: str) -> dict:
-    def poll():
-        body = client.get(f"/task/{task_id}/").json()
-        return body if body["task_status"] in ("SUCCESS", "FAILURE") else None
-
-    return wait_until(poll, timeout=30, message=f"job {task_id} finished")
 
 
 # --- Refused at the door --------------------------------------------------------------------
@@ -223,20 +225,38 @@ def test_form_post_without_the_csrf_token_is_forbidden(browser, nothing_kept):
 
 
 # Django's DATA_UPLOAD_MAX_NUMBER_FILES (100) stops a request carrying more files.
-TOO_MANY_FILES = encode_multipart({}, [("image_file", f"{n}.jpg", b"x", "image/jpeg") for n in range(101)])
+TOO_MANY_FILES = encode_multipart([(f"{n}.jpg", b"x") for n in range(101)], content_type="image/jpeg")
 BAD_REQUEST = {"code": "bad_request", "message": "The request could not be understood."}
 
 
 @pytest.mark.parametrize(
     "method, path, body, content_type, status, error",
     [
-        ("GET", "/api/jobs/", b"", "", 405,
-         {"code": "method_not_allowed", "message": "This address only answers POST."}),
-        ("POST", "/task/00000000-0000-0000-0000-000000000000/", b"", "", 405,
-         {"code": "method_not_allowed", "message": "This address only answers GET."}),
+        (
+            "GET",
+            "/api/jobs/",
+            b"",
+            "",
+            405,
+            {"code": "method_not_allowed", "message": "This address only answers POST."},
+        ),
+        (
+            "POST",
+            "/task/00000000-0000-0000-0000-000000000000/",
+            b"",
+            "",
+            405,
+            {"code": "method_not_allowed", "message": "This address only answers GET."},
+        ),
         ("POST", "/api/jobs/", b"garbage", "multipart/form-data", 400, BAD_REQUEST),
-        ("POST", "/api/jobs/", b"{}", "application/json", 400,
-         {"code": "missing_file", "message": "Send the image in the multipart field 'image_file'."}),
+        (
+            "POST",
+            "/api/jobs/",
+            b"{}",
+            "application/json",
+            400,
+            {"code": "missing_file", "message": "Send the image in the multipart field 'image_file'."},
+        ),
         ("POST", "/api/jobs/", *TOO_MANY_FILES, 400, BAD_REQUEST),
     ],
     ids=["GET on the upload API", "POST on a status", "multipart without boundary", "JSON body", "101 files"],
@@ -247,7 +267,9 @@ def test_api_answers_malformed_requests_in_json(
     response = client.generic(method, path, body, content_type=content_type)
 
     assert (response.status_code, response["Content-Type"], response.json()) == (
-        status, "application/json", {"error": error}
+        status,
+        "application/json",
+        {"error": error},
     )
 
 
@@ -257,19 +279,16 @@ def test_api_answers_malformed_requests_in_json(
 @pytest.mark.parametrize(
     "name, content, stored_name", [case[1:] for case in NAMES], ids=[case[0] for case in NAMES]
 )
-def test_any_file_name_stays_inside_its_job_folder(client, media_root, name, content, stored_name):
-    before = stored_files(media_root)
-
+def test_any_file_name_stays_inside_its_job_folder(
+    client, media_root, parked_jobs, name, content, stored_name
+):
+    """The stored original is the only file added, under jobs/<job-id>/ (no worker writes beside it)."""
     response = api_post(client, [(name, content)])
 
     assert response.status_code == 202
     job = Job.objects.get(id=response.json()["task_id"])
     assert job.original_path == f"jobs/{job.id}/{stored_name}"
-    folder = f"jobs/{job.id}"
-    added = stored_files(media_root) - before
-    # (The session's worker may already have added the thumbnails and the zip beside it.)
-    assert job.original_path in added
-    assert [path for path in added if path != folder and not path.startswith(f"{folder}/")] == []
+    assert stored_files(media_root) == {"jobs", f"jobs/{job.id}", job.original_path}
     with default_storage.open(job.original_path) as stored:
         assert stored.read() == content
 
@@ -284,14 +303,14 @@ def test_same_names_never_overwrite_each_other(client, celery_worker_process):
     task_ids = [api_post(client, [upload]).json()["task_id"] for upload in uploads]
 
     for task_id in task_ids:
-        assert wait_finished(client, task_id)["task_status"] == "SUCCESS"
+        assert wait_for_job(client, task_id)["task_status"] == "SUCCESS"
     jobs = [Job.objects.get(id=task_id) for task_id in task_ids]
     assert [sorted(default_storage.listdir(f"jobs/{job.id}")[1]) for job in jobs] == [
         ["photo.jpg", "photo.zip", "photo_128x128.jpg"],
         ["photo.jpg", "photo.zip", "photo_128x128.jpg"],
         ["photo_128x128.jpg", "photo_128x128.zip", "photo_128x128_128x128.jpg"],
     ]
-    for job, (_, original) in zip(jobs, uploads):
+    for job, (_, original) in zip(jobs, uploads, strict=True):
         with default_storage.open(job.original_path) as stored:
             assert stored.read() == original
 
@@ -329,7 +348,7 @@ def test_damaged_images_fail_in_the_worker_with_a_readable_error(
     assert response.status_code == 202
     task_id = response.json()["task_id"]
 
-    assert wait_finished(client, task_id) == {"task_id": task_id, "task_status": "FAILURE", "error": CORRUPT}
+    assert wait_for_job(client, task_id) == {"task_id": task_id, "task_status": "FAILURE", "error": CORRUPT}
     assert Job.objects.get(id=task_id).deliveries == 1
 
 
@@ -338,9 +357,7 @@ def test_damaged_images_fail_in_the_worker_with_a_readable_error(
 
 def jpeg_with_html_inside() -> bytes:
     """A real JPEG whose comment segment is an HTML page: an image/HTML polyglot."""
-    buffer = io.BytesIO()
-    Image.new("RGB", (400, 300), (30, 90, 160)).save(buffer, "JPEG", comment=HTML_PAGE)
-    return buffer.getvalue()
+    return images.encode(Image.new("RGB", (400, 300), (30, 90, 160)), "JPEG", comment=HTML_PAGE)
 
 
 def test_an_image_html_polyglot_is_never_served_as_html(client, celery_worker_process):
@@ -348,7 +365,7 @@ def test_an_image_html_polyglot_is_never_served_as_html(client, celery_worker_pr
     assert b"<script>" in polyglot
     response = api_post(client, [("evil.html", polyglot)])
     task_id = response.json()["task_id"]
-    status = wait_finished(client, task_id)
+    status = wait_for_job(client, task_id)
     assert status["task_status"] == "SUCCESS"
     results = status["results"]
 
@@ -378,10 +395,11 @@ def test_a_file_of_unknown_type_in_storage_is_only_ever_a_download(client, media
     response = client.get("/media/jobs/planted/page.html")
 
     assert (response.status_code, response["Content-Type"], response["Content-Disposition"]) == (
-        200, "application/octet-stream", 'attachment; filename="page.html"'
+        200,
+        "application/octet-stream",
+        'attachment; filename="page.html"',
     )
     assert response["X-Content-Type-Options"] == "nosniff"
-    default_storage.delete("jobs/planted/page.html")
 
 
 # --- Production settings --------------------------------------------------------------------
@@ -396,8 +414,12 @@ PRODUCTION_ENV = {
 def manage(*args: str, env: dict) -> subprocess.CompletedProcess:
     base = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=PROJECT_ROOT, env={**base, **env},
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -405,14 +427,24 @@ def test_check_deploy_is_clean_with_production_settings():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
 
     assert (result.returncode, result.stdout, result.stderr) == (
-        0, "System check identified no issues (1 silenced).\n", ""
+        0,
+        "System check identified no issues (1 silenced).\n",
+        "",
     )
 
 
 def test_production_settings_come_from_the_environment_and_are_strict():
     """DEBUG off, hosts from the environment, secure cookies and a year of HSTS behind the TLS proxy."""
-    shown = "DEBUG ALLOWED_HOSTS SESSION_COOKIE_SECURE CSRF_COOKIE_SECURE SECURE_SSL_REDIRECT " \
-        "SECURE_HSTS_SECONDS SECURE_HSTS_INCLUDE_SUBDOMAINS SECURE_PROXY_SSL_HEADER".split()
+    shown = [
+        "DEBUG",
+        "ALLOWED_HOSTS",
+        "SESSION_COOKIE_SECURE",
+        "CSRF_COOKIE_SECURE",
+        "SECURE_SSL_REDIRECT",
+        "SECURE_HSTS_SECONDS",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+        "SECURE_PROXY_SSL_HEADER",
+    ]
     script = f"from django.conf import settings; print([getattr(settings, name) for name in {shown}])"
 
     result = manage("shell", "-v", "0", "-c", script, env=PRODUCTION_ENV)
@@ -454,9 +486,10 @@ def test_check_deploy_flags_a_weak_secret_key():
 # --- The size cap before the body is read, through a real server ----------------------------
 
 
-def test_a_declared_huge_body_is_refused_before_it_is_sent(web_server, nothing_kept):
+def test_a_declared_huge_body_is_refused_before_it_is_sent(private_stack, nothing_kept):
     """A 1 GiB Content-Length gets 413 at once: the server answers without reading the body."""
-    with socket.create_connection(("127.0.0.1", int(web_server.url.rsplit(":", 1)[1])), timeout=10) as raw:
+    web = private_stack.web()  # on the test's own media folder, which nothing_kept watches
+    with socket.create_connection(("127.0.0.1", int(web.url.rsplit(":", 1)[1])), timeout=10) as raw:
         raw.sendall(
             b"POST /api/jobs/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 1073741824\r\n\r\n--x\r\n"
@@ -477,7 +510,13 @@ def test_a_declared_huge_body_is_refused_before_it_is_sent(web_server, nothing_k
 
 def test_plain_http_production_does_not_mark_cookies_secure():
     """DJANGO_HTTPS=0 (docker compose on localhost): forms keep working over plain HTTP."""
-    shown = "DEBUG SESSION_COOKIE_SECURE CSRF_COOKIE_SECURE SECURE_SSL_REDIRECT SECURE_HSTS_SECONDS".split()
+    shown = [
+        "DEBUG",
+        "SESSION_COOKIE_SECURE",
+        "CSRF_COOKIE_SECURE",
+        "SECURE_SSL_REDIRECT",
+        "SECURE_HSTS_SECONDS",
+    ]
     script = f"from django.conf import settings; print([getattr(settings, name) for name in {shown}])"
 
     result = manage("shell", "-v", "0", "-c", script, env={**PRODUCTION_ENV, "DJANGO_HTTPS": "0"})

@@ -1,4 +1,5 @@
 """Job services run in-process against real storage (a temporary MEDIA_ROOT) and the test DB."""
+
 import hashlib
 import io
 import json
@@ -12,14 +13,9 @@ from django.utils import timezone
 from thumbnailer import services
 from thumbnailer.models import Job
 
-from . import images
+from .support import images
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _private_media(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 
 def create_job(name="Holiday photo.jpg", data=None, boxes=((128, 128),)) -> Job:
@@ -45,10 +41,22 @@ def test_job_process_writes_thumbnails_and_a_zip():
     assert job.status == Job.Status.SUCCESS
     assert progress == [(1, 2), (2, 2)]
     assert job.thumbnails == [
-        {"size": "128x128", "path": f"{folder}/Holiday_photo_128x128.jpg", "width": 128, "height": 96,
-         "format": "JPEG", "bytes": default_storage.size(f"{folder}/Holiday_photo_128x128.jpg")},
-        {"size": "64x64", "path": f"{folder}/Holiday_photo_64x64.jpg", "width": 64, "height": 48,
-         "format": "JPEG", "bytes": default_storage.size(f"{folder}/Holiday_photo_64x64.jpg")},
+        {
+            "size": "128x128",
+            "path": f"{folder}/Holiday_photo_128x128.jpg",
+            "width": 128,
+            "height": 96,
+            "format": "JPEG",
+            "bytes": default_storage.size(f"{folder}/Holiday_photo_128x128.jpg"),
+        },
+        {
+            "size": "64x64",
+            "path": f"{folder}/Holiday_photo_64x64.jpg",
+            "width": 64,
+            "height": 48,
+            "format": "JPEG",
+            "bytes": default_storage.size(f"{folder}/Holiday_photo_64x64.jpg"),
+        },
     ]
     assert job.archive_path == f"{folder}/Holiday_photo.zip"
     assert job.deliveries == 1
@@ -56,13 +64,22 @@ def test_job_process_writes_thumbnails_and_a_zip():
 
     archive = read_zip(job.archive_path)
     assert archive.namelist() == [
-        "Holiday_photo.jpg", "Holiday_photo_128x128.jpg", "Holiday_photo_64x64.jpg", "manifest.json",
+        "Holiday_photo.jpg",
+        "Holiday_photo_128x128.jpg",
+        "Holiday_photo_64x64.jpg",
+        "manifest.json",
     ]
     assert archive.read("Holiday_photo.jpg") == original
     manifest = json.loads(archive.read("manifest.json"))
     thumb_bytes = archive.read("Holiday_photo_128x128.jpg")
-    assert {"name": "Holiday_photo_128x128.jpg", "width": 128, "height": 96, "format": "JPEG",
-            "bytes": len(thumb_bytes), "sha256": hashlib.sha256(thumb_bytes).hexdigest()} in manifest["files"]
+    assert {
+        "name": "Holiday_photo_128x128.jpg",
+        "width": 128,
+        "height": 96,
+        "format": "JPEG",
+        "bytes": len(thumb_bytes),
+        "sha256": hashlib.sha256(thumb_bytes).hexdigest(),
+    } in manifest["files"]
 
 
 def test_a_duplicate_message_changes_nothing():
@@ -139,7 +156,9 @@ def test_a_job_that_keeps_killing_workers_fails_cleanly(settings):
 def test_purge_expired_deletes_old_files_and_keeps_recent_ones(settings):
     old, recent = create_job(name="old.jpg"), create_job(name="new.jpg")
     services.job_process(job_id=old.id)
-    Job.objects.filter(id=old.id).update(created_at=timezone.now() - settings.JOB_RETENTION - timedelta(hours=1))
+    Job.objects.filter(id=old.id).update(
+        created_at=timezone.now() - settings.THUMBNAILER_JOB_RETENTION - timedelta(hours=1)
+    )
 
     assert services.jobs_purge_expired(batch_size=1) == 1
 

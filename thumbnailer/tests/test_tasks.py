@@ -1,4 +1,5 @@
 """The Celery tasks in a real `celery worker` process, over the session's real Redis."""
+
 import io
 import zipfile
 from datetime import timedelta
@@ -10,20 +11,10 @@ from django.utils import timezone
 from thumbnailer import tasks
 from thumbnailer.models import Job, Summary
 
-from . import images
-from .conftest import wait_until
+from .support import images
+from .support.polling import wait_for_job
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-FINISH_WITHIN_SECONDS = 30
-
-
-def finished_status(client, job_id) -> dict:
-    def poll():
-        body = client.get(f"/task/{job_id}/").json()
-        return body if body["task_status"] in ("SUCCESS", "FAILURE") else None
-
-    return wait_until(poll, timeout=FINISH_WITHIN_SECONDS, message=f"job {job_id} finished")
 
 
 def test_an_uploaded_photo_becomes_thumbnails_and_a_zip(client, celery_worker_process):
@@ -33,7 +24,7 @@ def test_an_uploaded_photo_becomes_thumbnails_and_a_zip(client, celery_worker_pr
     )
     job_id = response.json()["task_id"]
 
-    status = finished_status(client, job_id)
+    status = wait_for_job(client, job_id)
 
     job = Job.objects.get(id=job_id)
     folder = f"/media/jobs/{job_id}"
@@ -42,13 +33,30 @@ def test_an_uploaded_photo_becomes_thumbnails_and_a_zip(client, celery_worker_pr
         "task_status": "SUCCESS",
         "results": {
             "archive_path": f"{folder}/beach.zip",
-            "original": {"url": f"{folder}/beach.jpg", "width": 1200, "height": 900,
-                         "format": "JPEG", "bytes": len(original)},
+            "original": {
+                "url": f"{folder}/beach.jpg",
+                "width": 1200,
+                "height": 900,
+                "format": "JPEG",
+                "bytes": len(original),
+            },
             "thumbnails": [
-                {"size": "128x128", "url": f"{folder}/beach_128x128.jpg", "width": 128, "height": 96,
-                 "format": "JPEG", "bytes": job.thumbnails[0]["bytes"]},
-                {"size": "256x256", "url": f"{folder}/beach_256x256.jpg", "width": 256, "height": 192,
-                 "format": "JPEG", "bytes": job.thumbnails[1]["bytes"]},
+                {
+                    "size": "128x128",
+                    "url": f"{folder}/beach_128x128.jpg",
+                    "width": 128,
+                    "height": 96,
+                    "format": "JPEG",
+                    "bytes": job.thumbnails[0]["bytes"],
+                },
+                {
+                    "size": "256x256",
+                    "url": f"{folder}/beach_256x256.jpg",
+                    "width": 256,
+                    "height": 192,
+                    "format": "JPEG",
+                    "bytes": job.thumbnails[1]["bytes"],
+                },
             ],
         },
     }
@@ -62,8 +70,8 @@ def test_a_damaged_image_ends_as_failure_and_the_worker_goes_on(client, celery_w
     bad = client.post("/api/jobs/", {"image_file": images.upload("cut.jpg", images.truncated_jpeg())})
     good = client.post("/api/jobs/", {"image_file": images.upload("ok.jpg", images.jpeg_bytes())})
 
-    bad_status = finished_status(client, bad.json()["task_id"])
-    good_status = finished_status(client, good.json()["task_id"])
+    bad_status = wait_for_job(client, bad.json()["task_id"])
+    good_status = wait_for_job(client, good.json()["task_id"])
 
     assert bad_status["task_status"] == "FAILURE"
     assert bad_status["error"]["code"] == "corrupt_image"
@@ -74,11 +82,19 @@ def test_a_damaged_image_ends_as_failure_and_the_worker_goes_on(client, celery_w
 def test_beat_tasks_run_in_the_worker(celery_worker_process, settings):
     """Each scheduled task, sent the way beat sends it, does its work in the worker."""
     old = Job.objects.create(
-        client_name="old.jpg", stem="old", sizes=["128x128"], original_path="jobs/old/old.jpg",
-        original_format="JPEG", original_width=1, original_height=1, original_bytes=1,
+        client_name="old.jpg",
+        stem="old",
+        sizes=["128x128"],
+        original_path="jobs/old/old.jpg",
+        original_format="JPEG",
+        original_width=1,
+        original_height=1,
+        original_bytes=1,
         status=Job.Status.SUCCESS,
     )
-    Job.objects.filter(id=old.id).update(created_at=timezone.now() - settings.JOB_RETENTION - timedelta(days=1))
+    Job.objects.filter(id=old.id).update(
+        created_at=timezone.now() - settings.THUMBNAILER_JOB_RETENTION - timedelta(days=1)
+    )
 
     summary_id = tasks.summarize.delay().get(timeout=20)
     purged = tasks.purge_expired.delay().get(timeout=20)

@@ -1,8 +1,9 @@
-"""The HTTP contract: upload page, JSON API, status JSON, media, stats (SPEC section 4).
+"""The HTTP contract: upload page, JSON API, status JSON, media, stats, as the README documents it.
 
 These tests talk to the session's real Redis (uploads are really queued) but run no
 worker, so accepted jobs stay PENDING here; test_tasks.py covers the worker side.
 """
+
 import json
 import uuid
 
@@ -11,14 +12,9 @@ from django.core.files.storage import default_storage
 
 from thumbnailer.models import Job, Summary
 
-from . import images
+from .support import images
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _private_media(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +43,7 @@ def test_upload_page_has_the_form(client):
     assert response.status_code == 200
     html = response.content.decode()
     assert 'name="image_file"' in html
-    assert 'multiple' in html
+    assert "multiple" in html
     assert 'class="file-input"' in html
     assert "csrfmiddlewaretoken" in html
     assert 'type="submit"' in html
@@ -125,10 +121,17 @@ def test_expired_job_is_a_json_410(client):
 BAD_API_UPLOADS = [
     # (description, post data builder, status, error code)
     ("empty file", lambda: {"image_file": images.upload("empty.jpg", b"")}, 400, "empty_file"),
-    ("random bytes", lambda: {"image_file": images.upload("noise.jpg", bytes(range(256)) * 8)}, 400, "not_an_image"),
+    (
+        "random bytes",
+        lambda: {"image_file": images.upload("noise.jpg", bytes(range(256)) * 8)},
+        400,
+        "not_an_image",
+    ),
     (
         "HTML named .png",
-        lambda: {"image_file": images.upload("page.png", b"<html><script>alert(1)</script></html>", "image/png")},
+        lambda: {
+            "image_file": images.upload("page.png", b"<html><script>alert(1)</script></html>", "image/png")
+        },
         400,
         "not_an_image",
     ),
@@ -177,9 +180,7 @@ def test_bad_api_uploads_get_a_clear_answer_and_nothing_is_kept(client, _broker,
     assert queued_task_ids(_broker) == []
 
 
-@pytest.mark.parametrize(
-    "side", [150, 300], ids=["stopped while streaming", "refused from Content-Length"]
-)
+@pytest.mark.parametrize("side", [150, 300], ids=["stopped while streaming", "refused from Content-Length"])
 def test_oversized_api_upload_is_413_and_nothing_is_stored(client, settings, side):
     settings.THUMBNAILER_MAX_UPLOAD_BYTES = 30_000
     response = client.post(
@@ -269,9 +270,18 @@ def test_stats_json_lists_summaries(client):
 
     now = timezone.now()
     Summary.objects.create(
-        period_start=now, period_end=now, jobs_created=3, jobs_succeeded=2, jobs_failed=1,
-        backlog=0, processing_p50_ms=40, processing_p95_ms=90, queue_wait_p50_ms=5,
-        queue_wait_p95_ms=9, bytes_in=1000, bytes_out=500,
+        period_start=now,
+        period_end=now,
+        jobs_created=3,
+        jobs_succeeded=2,
+        jobs_failed=1,
+        backlog=0,
+        processing_p50_ms=40,
+        processing_p95_ms=90,
+        queue_wait_p50_ms=5,
+        queue_wait_p95_ms=9,
+        bytes_in=1000,
+        bytes_out=500,
     )
 
     body = client.get("/api/stats/").json()
@@ -280,10 +290,18 @@ def test_stats_json_lists_summaries(client):
     assert body == {
         "summaries": [
             {
-                "period_start": now.isoformat(), "period_end": now.isoformat(),
-                "jobs_created": 3, "jobs_succeeded": 2, "jobs_failed": 1, "backlog": 0,
-                "processing_p50_ms": 40, "processing_p95_ms": 90,
-                "queue_wait_p50_ms": 5, "queue_wait_p95_ms": 9, "bytes_in": 1000, "bytes_out": 500,
+                "period_start": now.isoformat(),
+                "period_end": now.isoformat(),
+                "jobs_created": 3,
+                "jobs_succeeded": 2,
+                "jobs_failed": 1,
+                "backlog": 0,
+                "processing_p50_ms": 40,
+                "processing_p95_ms": 90,
+                "queue_wait_p50_ms": 5,
+                "queue_wait_p95_ms": 9,
+                "bytes_in": 1000,
+                "bytes_out": 500,
             }
         ]
     }

@@ -1,0 +1,1 @@
+"""What the tests share besides fixtures: processes, an HTTP client, polling and images."""

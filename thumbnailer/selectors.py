@@ -1,4 +1,5 @@
 """Reads for pages and JSON: job status, a visitor's recent jobs, summaries."""
+
 import logging
 
 from celery.result import AsyncResult
@@ -18,9 +19,7 @@ def jobs_recent(*, owner_key: str) -> list[Job]:
     if not owner_key:
         return []
     return list(
-        Job.objects.filter(owner_key=owner_key, expired_at__isnull=True)[
-            : settings.THUMBNAILER_RECENT_JOBS
-        ]
+        Job.objects.filter(owner_key=owner_key, expired_at__isnull=True)[: settings.THUMBNAILER_RECENT_JOBS]
     )
 
 
@@ -44,7 +43,7 @@ def job_task_status(*, job: Job, progress: dict | None) -> str:
 
 
 def job_status_payload(*, job: Job) -> dict:
-    """The status JSON of SPEC section 4, from the Job row (plus task progress while running)."""
+    """The status JSON (the tutorial's polling contract, extended), from the Job row and task progress."""
     payload: dict = {"task_id": str(job.id)}
     progress = job_progress(job=job) if job.status == Job.Status.STARTED else None
     payload["task_status"] = job_task_status(job=job, progress=progress)

@@ -3,11 +3,12 @@
 Writes live here (job_submit, job_process, ...); reads for pages and JSON live in
 selectors.py. Views and tasks stay thin and call one function each.
 """
+
+import functools
 import io
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
 from celery import current_app
@@ -39,13 +40,29 @@ class JobBusy(Exception):
         self.retry_in = retry_in
 
 
-@dataclass(frozen=True)
-class Rejection:
-    """Why one uploaded file was not accepted, in the JSON error's terms."""
+class UploadRefused(Exception):
+    """Why one uploaded file was not accepted: a snake_case code and a sentence for a person."""
 
-    code: str
-    message: str
-    http_status: int = 400
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+QUEUE_UNAVAILABLE_MESSAGE = (
+    "The thumbnail queue is not available right now; nothing was stored. Please try again in a minute."
+)
+
+
+def upload_accept(*, upload: UploadedFile, boxes: list[tuple[int, int]], owner_key: str) -> Job:
+    """Check one uploaded file from its header, store it and queue its job; raise UploadRefused if not."""
+    try:
+        header = upload_inspect(upload=upload)
+        return job_submit(upload=upload, header=header, boxes=boxes, owner_key=owner_key)
+    except imaging.ImageRejected as rejected:
+        raise UploadRefused(rejected.code, rejected.message) from rejected
+    except QueueUnavailable as unavailable:
+        raise UploadRefused("queue_unavailable", QUEUE_UNAVAILABLE_MESSAGE) from unavailable
 
 
 def upload_inspect(*, upload: UploadedFile) -> imaging.ImageHeader:
@@ -111,9 +128,7 @@ def job_send(*, job_id) -> None:
         # progress is stored explicitly). Without it Celery's Redis backend subscribes to
         # every sent task's result channel, and once Redis has been down that subscription
         # hangs ~20 s and then fails for good ("must be restarted"): 500s instead of 503s.
-        current_app.send_task(
-            MAKE_THUMBNAILS, args=[str(job_id)], task_id=str(job_id), ignore_result=True
-        )
+        current_app.send_task(MAKE_THUMBNAILS, args=[str(job_id)], task_id=str(job_id), ignore_result=True)
     except (BrokerError, OSError) as error:
         logger.warning("broker unavailable while sending job %s: %s", job_id, error)
         raise QueueUnavailable(str(error)) from error
@@ -140,13 +155,10 @@ def job_claim(*, job_id) -> Job | None:
     claimable = Q(status__in=[Job.Status.PENDING, Job.Status.RETRY]) | Q(
         status=Job.Status.STARTED, lease_expires_at__lt=now
     )
-    claimed = (
-        Job.objects.filter(claimable, id=job_id, expired_at__isnull=True)
-        .update(
-            status=Job.Status.STARTED,
-            deliveries=F("deliveries") + 1,
-            lease_expires_at=now + timedelta(seconds=_lease_seconds()),
-        )
+    claimed = Job.objects.filter(claimable, id=job_id, expired_at__isnull=True).update(
+        status=Job.Status.STARTED,
+        deliveries=F("deliveries") + 1,
+        lease_expires_at=now + timedelta(seconds=_lease_seconds()),
     )
     job = Job.objects.filter(id=job_id).first()
     if job is None or job.is_finished or job.expired_at:
@@ -192,42 +204,30 @@ def job_process(*, job_id, on_progress=None) -> None:
         job_fail(job_id=job.id, code=rejected.code, message=rejected.message)
         return
 
+    package = imaging.package_renditions(
+        original_data,
+        rendered,
+        original_name=job.original_path.rsplit("/", 1)[-1],
+        thumbnail_name=functools.partial(naming.thumbnail_name, job.stem),
+    )
     thumbnails = []
-    members = []
-    for rendition in rendered.renditions:
-        name = naming.thumbnail_name(job.stem, box=rendition.box, extension=rendition.extension)
-        path = storage_io.job_file_path(job.id, name)
-        size = storage_io.write_exact(path, rendition.data)
+    for thumbnail in package.thumbnails:
+        path = storage_io.job_file_path(job.id, thumbnail.name)
+        size = storage_io.write_exact(path, thumbnail.data)
         thumbnails.append(
             {
-                "size": naming.format_box(rendition.box),
+                "size": naming.format_box(thumbnail.box),
                 "path": path,
-                "width": rendition.width,
-                "height": rendition.height,
-                "format": rendition.format,
+                "width": thumbnail.width,
+                "height": thumbnail.height,
+                "format": thumbnail.format,
                 "bytes": size,
             }
         )
-        members.append(
-            imaging.ArchiveMember(
-                name=name,
-                data=rendition.data,
-                width=rendition.width,
-                height=rendition.height,
-                format=rendition.format,
-            )
-        )
 
-    original_member = imaging.ArchiveMember(
-        name=job.original_path.rsplit("/", 1)[-1],
-        data=original_data,
-        width=job.original_width,
-        height=job.original_height,
-        format=job.original_format,
-    )
     archive_path = storage_io.job_file_path(job.id, naming.archive_name(job.stem))
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as archive:
-        imaging.build_archive([original_member, *members], archive)
+        package.write_archive(archive)
         archive.seek(0)
         archive_bytes = storage_io.write_exact(archive_path, File(archive, name=archive_path))
 
@@ -292,14 +292,14 @@ def jobs_requeue_stale() -> int:
 
 
 def jobs_purge_expired(*, batch_size: int = 200) -> int:
-    """Delete the files of jobs older than JOB_RETENTION; their rows stay, marked expired."""
-    cutoff = timezone.now() - settings.JOB_RETENTION
+    """Delete the files of jobs older than THUMBNAILER_JOB_RETENTION; their rows stay, marked expired."""
+    cutoff = timezone.now() - settings.THUMBNAILER_JOB_RETENTION
     purged = 0
     while True:
         batch = list(
-            Job.objects.filter(created_at__lt=cutoff, expired_at__isnull=True).values_list(
-                "id", flat=True
-            )[:batch_size]
+            Job.objects.filter(created_at__lt=cutoff, expired_at__isnull=True).values_list("id", flat=True)[
+                :batch_size
+            ]
         )
         if not batch:
             break

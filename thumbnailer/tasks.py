@@ -3,6 +3,7 @@
 Time limits, acks_late and reject_on_worker_lost come from the CELERY_* settings; the
 options here are the ones that belong to a particular task.
 """
+
 import logging
 
 from billiard.exceptions import TimeLimitExceeded
@@ -87,7 +88,7 @@ def send_daily_digest() -> dict:
 
 @shared_task(name="thumbnailer.tasks.purge_expired")
 def purge_expired() -> int:
-    """Delete the files of jobs past JOB_RETENTION."""
+    """Delete the files of jobs past THUMBNAILER_JOB_RETENTION."""
     return services.jobs_purge_expired()
 
 

@@ -1,4 +1,5 @@
 """Views: validate with a form, call a service, answer. No image is decoded here."""
+
 import functools
 import logging
 import uuid
@@ -10,19 +11,17 @@ from django.http import FileResponse, Http404, HttpResponseRedirect, JsonRespons
 from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import imaging, selectors, services
-from .forms import ApiJobForm, UploadForm
+from . import selectors, services, upload_handlers
+from .forms import ApiJobForm, UploadForm, first_error
 from .models import Job
 
 logger = logging.getLogger(__name__)
 
 # Seconds a client should wait before retrying when the queue is down.
 RETRY_AFTER_SECONDS = 30
-# Multipart framing and the small fields around the file(s).
-MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 # The only content types media is ever served with: stored names get their extension from
 # the file's content, and anything else is served as a download.
@@ -65,86 +64,85 @@ def json_methods(*methods: str):
     return decorator
 
 
-def too_large_message() -> str:
-    return f"The file is larger than the {filesizeformat(settings.THUMBNAILER_MAX_UPLOAD_BYTES)} limit."
+# The one place where a refused upload becomes an HTTP status; any other refusal is a 400.
+REFUSAL_STATUS = {"file_too_large": 413, "queue_unavailable": 503}
 
 
-def request_too_large(request, *, files: int) -> bool:
-    """True when the declared body is bigger than `files` files at the cap could make it."""
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return False
-    return declared > files * settings.THUMBNAILER_MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES
+def refusal_status(code: str) -> int:
+    return REFUSAL_STATUS.get(code, 400)
 
 
-def owner_key(request) -> str:
-    """The visitor's session key, created on first upload so the page can list their jobs."""
+def refusal_headers(code: str) -> dict[str, str]:
+    return {"Retry-After": str(RETRY_AFTER_SECONDS)} if code == "queue_unavailable" else {}
+
+
+def file_too_large() -> services.UploadRefused:
+    limit = filesizeformat(settings.THUMBNAILER_MAX_UPLOAD_BYTES)
+    return services.UploadRefused("file_too_large", f"The file is larger than the {limit} limit.")
+
+
+def body_too_large_response(request, response):
+    """Answer a body refused from its Content-Length after reading it, so every client sees the answer."""
+    if not upload_handlers.discard_body(request):
+        response["Connection"] = "close"
+    return response
+
+
+def session_key_saved(request) -> str:
+    """The visitor's session key, saving a new session first if they have none yet."""
     if not request.session.session_key:
         request.session.save()
     return request.session.session_key
 
 
-def accept_upload(request, upload, *, boxes) -> Job | services.Rejection:
-    """Inspect and submit one uploaded file; a Rejection says why it was not taken."""
-    try:
-        header = services.upload_inspect(upload=upload)
-        return services.job_submit(
-            upload=upload, header=header, boxes=boxes, owner_key=owner_key(request)
-        )
-    except imaging.ImageRejected as rejected:
-        return services.Rejection(rejected.code, rejected.message)
-    except services.QueueUnavailable:
-        return services.Rejection(
-            "queue_unavailable",
-            "The thumbnail queue is not available right now; please try again in a minute.",
-            http_status=503,
-        )
-
-
+@csrf_exempt  # only so the size cap goes in before the CSRF check reads the body: see upload_page_checked
 @require_http_methods(["GET", "POST"])
 def upload_page(request):
     """GET: the upload form and the visitor's recent jobs. POST: accept each file."""
+    size_cap = upload_handlers.cap_upload_size(request)
+    return upload_page_checked(request, size_cap)
+
+
+@csrf_protect
+def upload_page_checked(request, size_cap: upload_handlers.SizeCappedUploadHandler):
     if request.method == "GET":
         return render_upload_page(request, UploadForm())
-
-    if request_too_large(request, files=settings.THUMBNAILER_MAX_FILES_PER_POST):
+    if upload_handlers.declared_body_too_large(request, files=settings.THUMBNAILER_MAX_FILES_PER_POST):
         messages.error(request, "That upload is too large altogether; send fewer or smaller files.")
-        return render_upload_page(request, UploadForm(), status=413)
+        return body_too_large_response(request, render_upload_page(request, UploadForm(), status=413))
 
     form = UploadForm(request.POST, request.FILES)
-    oversized = list(getattr(request, "oversized_uploads", []))
-    for name in oversized:
-        messages.error(request, f"{name or 'A file'}: {too_large_message()}")
-    if not form.is_valid():
-        if oversized and "image_file" in form.errors and len(form.errors) == 1:
-            return render_upload_page(request, UploadForm(), status=413)
+    refused = [(name or "A file", file_too_large()) for name in size_cap.oversized_names]
+    if form.is_valid():
+        uploads, boxes = form.cleaned_data["image_file"], form.cleaned_data["sizes"]
+    elif refused and error_codes(form) == ["missing_file"]:
+        uploads, boxes = [], []  # every file was too large: say so for each, below
+    else:
         return render_upload_page(request, form, status=400)
-    uploads = form.cleaned_data["image_file"]
-    if len(uploads) > settings.THUMBNAILER_MAX_FILES_PER_POST:
-        messages.error(
-            request, f"Send at most {settings.THUMBNAILER_MAX_FILES_PER_POST} files at a time."
-        )
-        return render_upload_page(request, UploadForm(), status=400)
 
     accepted: list[Job] = []
-    statuses = [413] * len(oversized)
     for upload in uploads:
-        outcome = accept_upload(request, upload, boxes=form.cleaned_data["sizes"])
-        if isinstance(outcome, Job):
-            accepted.append(outcome)
+        try:
+            job = services.upload_accept(upload=upload, boxes=boxes, owner_key=session_key_saved(request))
+        except services.UploadRefused as refusal:
+            refused.append((upload.name, refusal))
         else:
-            statuses.append(outcome.http_status)
-            messages.error(request, f"{upload.name}: {outcome.message}")
+            accepted.append(job)
+    for name, refusal in refused:
+        messages.error(request, f"{name}: {refusal.message}")
 
     if not accepted:
-        status = max(statuses, default=400)
-        response = render_upload_page(request, UploadForm(), status=status)
-        if status == 503:
-            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        worst = max((refusal.code for _, refusal in refused), key=refusal_status)
+        response = render_upload_page(request, UploadForm(), status=refusal_status(worst))
+        for header, value in refusal_headers(worst).items():
+            response[header] = value
         return response
     ids = ",".join(str(job.id) for job in accepted)
     return HttpResponseRedirect(f"{reverse('thumbnailer:job_results')}?ids={ids}", status=303)
+
+
+def error_codes(form) -> list[str]:
+    return [error.code for errors in form.errors.as_data().values() for error in errors]
 
 
 def render_upload_page(request, form, *, status: int = 200):
@@ -178,35 +176,34 @@ def is_uuid(text: str) -> bool:
     return True
 
 
+def refusal_json(refusal: services.UploadRefused) -> JsonResponse:
+    return json_error(
+        refusal.code,
+        refusal.message,
+        status=refusal_status(refusal.code),
+        headers=refusal_headers(refusal.code),
+    )
+
+
 @csrf_exempt  # a script's API: no cookies, no session, so no cross-site request to forge
 @json_methods("POST")
 def api_jobs(request):
     """Accept one image for scripts: 202 with the status URL, or a JSON error."""
-    if request_too_large(request, files=1):
-        return json_error("file_too_large", too_large_message(), status=413)
+    size_cap = upload_handlers.cap_upload_size(request)
+    if upload_handlers.declared_body_too_large(request, files=1):
+        return body_too_large_response(request, refusal_json(file_too_large()))
     form = ApiJobForm(request.POST, request.FILES)
-    if getattr(request, "oversized_uploads", []):
-        return json_error("file_too_large", too_large_message(), status=413)
+    if size_cap.oversized_names:
+        return refusal_json(file_too_large())
     if not form.is_valid():
-        field, errors = next(iter(form.errors.as_data().items()))
-        code = "missing_file" if field == "image_file" else "invalid_size"
-        return json_error(code, errors[0].messages[0], status=400)
-
-    upload = form.cleaned_data["image_file"]
+        code, message = first_error(form)
+        return json_error(code, message, status=400)
     try:
-        header = services.upload_inspect(upload=upload)
-        job = services.job_submit(
-            upload=upload, header=header, boxes=form.cleaned_data["sizes"], owner_key=""
+        job = services.upload_accept(
+            upload=form.cleaned_data["image_file"], boxes=form.cleaned_data["sizes"], owner_key=""
         )
-    except imaging.ImageRejected as rejected:
-        return json_error(rejected.code, rejected.message, status=400)
-    except services.QueueUnavailable:
-        return json_error(
-            "queue_unavailable",
-            "The thumbnail queue is not available right now; nothing was stored. Try again later.",
-            status=503,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+    except services.UploadRefused as refusal:
+        return refusal_json(refusal)
 
     status_url = reverse("thumbnailer:task_status", args=[job.id])
     body = {"task_id": str(job.id), "task_status": job.status, "status_url": status_url}

@@ -4,6 +4,7 @@ The defaults are safe for `make run` on a laptop. Production sets DJANGO_DEBUG=0
 DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS and, usually, DATABASE_URL and REDIS_URL.
 Every variable is listed in the README's configuration table.
 """
+
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -19,8 +20,11 @@ def env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, old_name: str = "") -> int:
+    """An integer setting; `old_name` is the variable's earlier name, still read when the new one is unset."""
     raw = os.environ.get(name)
+    if (raw is None or raw == "") and old_name:
+        name, raw = old_name, os.environ.get(old_name)
     if raw is None or raw == "":
         return default
     try:
@@ -135,7 +139,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# collectstatic puts files here for WhiteNoise (make run and the image do it; DEBUG serves from the apps).
+STATIC_ROOT = env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles"))
 
 # Uploads and outputs. Everything goes through default_storage, so an S3-compatible
 # backend can replace the filesystem with STORAGES alone.
@@ -155,7 +160,7 @@ STORAGES = {
 # when a front server or object store serves MEDIA_URL itself.
 THUMBNAILER_SERVE_MEDIA = env_bool("THUMBNAILER_SERVE_MEDIA", True)
 
-# --- Limits (SPEC section 8); each can be changed from the environment ---
+# --- Limits; each can be changed from the environment ---
 # 25 MiB holds any phone photo, including 48 MP HEIC and large PNG screenshots.
 THUMBNAILER_MAX_UPLOAD_BYTES = env_int("THUMBNAILER_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)
 # 100 MP covers every camera on sale; beyond it one decode can take gigabytes of memory.
@@ -171,7 +176,9 @@ THUMBNAILER_LARGEST_SIDE = env_int("THUMBNAILER_LARGEST_SIDE", 2048)
 # How many recent jobs the page lists for a visitor.
 THUMBNAILER_RECENT_JOBS = env_int("THUMBNAILER_RECENT_JOBS", 12)
 # Jobs (and their files) older than this are purged by beat; their status answers 410.
-JOB_RETENTION = timedelta(days=env_int("JOB_RETENTION_DAYS", 7))
+THUMBNAILER_JOB_RETENTION = timedelta(
+    days=env_int("THUMBNAILER_JOB_RETENTION_DAYS", 7, old_name="JOB_RETENTION_DAYS")
+)
 # A job still PENDING this long after it was accepted is sent to the broker again.
 THUMBNAILER_STALE_AFTER_SECONDS = env_int("THUMBNAILER_STALE_AFTER_SECONDS", 120)
 # A worker's claim on a job lasts the hard time limit plus this margin (for clocks that differ
@@ -180,15 +187,14 @@ THUMBNAILER_LEASE_MARGIN_SECONDS = env_int("THUMBNAILER_LEASE_MARGIN_SECONDS", 1
 # A message delivered this many times without finishing fails the job (an input that kills workers).
 THUMBNAILER_MAX_DELIVERIES = env_int("THUMBNAILER_MAX_DELIVERIES", 3)
 
-# Let Django stream any upload above 2.5 MiB to a temporary file instead of memory.
+# A body refused from its declared size is still read (and dropped) up to this many bytes,
+# so the client gets to read the 413 instead of a broken pipe; past it, the connection closes.
+THUMBNAILER_DISCARD_BODY_BYTES = env_int("THUMBNAILER_DISCARD_BODY_BYTES", 128 * 1024 * 1024)
+
+# Let Django stream any upload above 2.5 MiB to a temporary file instead of memory. The upload
+# views put thumbnailer.upload_handlers' size cap in front of Django's default handlers.
 # https://docs.djangoproject.com/en/5.2/ref/settings/#file-upload-max-memory-size
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
-FILE_UPLOAD_HANDLERS = [
-    # Drops a file as soon as it passes the size cap, before the rest of it is read.
-    "thumbnailer.upload_handlers.SizeCappedUploadHandler",
-    "django.core.files.uploadhandler.MemoryFileUploadHandler",
-    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
-]
 
 # --- Celery (https://docs.celeryq.dev/en/stable/userguide/configuration.html) ---
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -232,26 +238,33 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("THUMBNAILER_WORKER_MAX_MEMORY_KIB"
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 
-# Beat schedule (SPEC section 5). Intervals come from the environment so tests and
-# operators can change them without editing code.
+# Beat schedule. Intervals come from the environment so tests and operators can change them
+# without editing code; the names without the THUMBNAILER_ prefix are the earlier ones.
 CELERY_BEAT_SCHEDULE = {
     "summarize": {
         "task": "thumbnailer.tasks.summarize",
-        "schedule": float(env_int("SUMMARY_INTERVAL_SECONDS", 60)),
+        "schedule": float(
+            env_int("THUMBNAILER_SUMMARY_INTERVAL_SECONDS", 60, old_name="SUMMARY_INTERVAL_SECONDS")
+        ),
     },
     "send-daily-digest": {
         "task": "thumbnailer.tasks.send_daily_digest",
         "schedule": crontab(
-            hour=env_int("DIGEST_HOUR", 15), minute=env_int("DIGEST_MINUTE", 5)
+            hour=env_int("THUMBNAILER_DIGEST_HOUR", 15, old_name="DIGEST_HOUR"),
+            minute=env_int("THUMBNAILER_DIGEST_MINUTE", 5, old_name="DIGEST_MINUTE"),
         ),
     },
     "purge-expired": {
         "task": "thumbnailer.tasks.purge_expired",
-        "schedule": float(env_int("PURGE_INTERVAL_SECONDS", 3600)),
+        "schedule": float(
+            env_int("THUMBNAILER_PURGE_INTERVAL_SECONDS", 3600, old_name="PURGE_INTERVAL_SECONDS")
+        ),
     },
     "requeue-stale-jobs": {
         "task": "thumbnailer.tasks.requeue_stale_jobs",
-        "schedule": float(env_int("REQUEUE_INTERVAL_SECONDS", 60)),
+        "schedule": float(
+            env_int("THUMBNAILER_REQUEUE_INTERVAL_SECONDS", 60, old_name="REQUEUE_INTERVAL_SECONDS")
+        ),
     },
 }
 
@@ -261,9 +274,7 @@ EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "thumbnailer@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-ADMINS = [
-    (address.split("@")[0], address) for address in env_list("DJANGO_ADMINS", "admin@localhost")
-]
+ADMINS = [(address.split("@")[0], address) for address in env_list("DJANGO_ADMINS", "admin@localhost")]
 
 # --- Security: strict when DEBUG is off (python manage.py check --deploy is clean) ---
 SECURE_CONTENT_TYPE_NOSNIFF = True

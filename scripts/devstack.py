@@ -1,26 +1,60 @@
 """`make run`: web, worker and beat (and a private Redis when needed) under one Ctrl-C.
 
+It runs the product as people use it: debug off, so every error is the product's own page or
+JSON, and static files served by WhiteNoise from a collected folder. `DJANGO_DEBUG=1 make run`
+turns Django's debug pages on, as an explicit choice.
 Redis: REDIS_URL if set; otherwise a private server on a free port, kept in .run/.
 """
+
 import os
+import secrets
+import subprocess
 import sys
 from pathlib import Path
 
 from honcho.manager import Manager
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from thumbnailer_project import localredis  # noqa: E402
-
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
+
+sys.path.insert(0, str(ROOT))
+from thumbnailer_project import localredis  # noqa: E402
+
+
+def run_environment(environ: dict[str, str], *, run_dir: Path = RUN_DIR) -> dict[str, str]:
+    """The environment `make run` starts every process with: the caller's, plus local defaults.
+
+    Each default gives way to a value the caller set. Debug is off; plain HTTP on 127.0.0.1
+    (no HTTPS redirect, no Secure-only cookies); a secret key made once and kept in .run/, so
+    sessions survive a restart.
+    """
+    env = dict(environ, PYTHONUNBUFFERED="1")
+    env.setdefault("DJANGO_DEBUG", "0")
+    env.setdefault("DJANGO_HTTPS", "0")
+    if not env.get("DJANGO_SECRET_KEY"):
+        env["DJANGO_SECRET_KEY"] = local_secret_key(run_dir / "secret_key")
+    return env
+
+
+def local_secret_key(path: Path) -> str:
+    """A random key stored at `path` (readable by its owner only), made on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
 
 
 def main() -> int:
     port = os.environ.get("PORT", "8000")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = run_environment(os.environ)
     bin_dir = Path(sys.executable).parent
-    manager = Manager()
+    manage = [str(bin_dir / "python"), str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True)
+    subprocess.run([*manage, "collectstatic", "--noinput", "--verbosity", "0"], env=env, check=True)
 
+    manager = Manager()
     if not env.get("REDIS_URL"):
         redis_port = localredis.free_port()
         env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
@@ -40,11 +74,11 @@ def main() -> int:
     manager.add_process("worker", f"{bin_dir}/celery -A thumbnailer_project worker -l info", env=env)
     manager.add_process(
         "beat",
-        f"{bin_dir}/celery -A thumbnailer_project beat -l info "
-        f"--schedule {RUN_DIR / 'celerybeat-schedule'}",
+        f"{bin_dir}/celery -A thumbnailer_project beat -l info --schedule {RUN_DIR / 'celerybeat-schedule'}",
         env=env,
     )
-    print(f"Thumbnailer: http://127.0.0.1:{port}/  (Ctrl-C stops everything)", flush=True)
+    debug = "on" if env["DJANGO_DEBUG"] in ("1", "true", "yes", "on") else "off"
+    print(f"Thumbnailer: http://127.0.0.1:{port}/  (debug {debug}; Ctrl-C stops everything)", flush=True)
     manager.loop()
     return manager.returncode or 0
 

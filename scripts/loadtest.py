@@ -9,6 +9,7 @@ refuses any other host, so it can never be pointed at someone else's server by m
 
     .venv/bin/python scripts/loadtest.py [--clients 20] [--uploads 10] [--url http://127.0.0.1:8000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -125,8 +126,14 @@ def encode_multipart(fields: dict[str, str], files: list[tuple[str, str, bytes, 
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def request(method: str, url: str, *, body: bytes | None = None, headers: dict | None = None,
-            timeout: float = REQUEST_TIMEOUT_SECONDS) -> Reply:
+def request(
+    method: str,
+    url: str,
+    *,
+    body: bytes | None = None,
+    headers: dict | None = None,
+    timeout: float = REQUEST_TIMEOUT_SECONDS,
+) -> Reply:
     """One HTTP request; any status (4xx and 5xx included) comes back as a Reply."""
     prepared = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
@@ -142,8 +149,9 @@ def request(method: str, url: str, *, body: bytes | None = None, headers: dict |
     return Reply(status=status, headers=reply_headers, body=parsed, text=text, raw=raw)
 
 
-def post_image(base_url: str, name: str, data: bytes, *, sizes: str | None = None,
-               content_type: str = "image/jpeg") -> Reply:
+def post_image(
+    base_url: str, name: str, data: bytes, *, sizes: str | None = None, content_type: str = "image/jpeg"
+) -> Reply:
     """POST one file to the JSON API, the way a script with curl would."""
     fields = {"sizes": sizes} if sizes else {}
     body, multipart_type = encode_multipart(fields, [("image_file", name, data, content_type)])
@@ -171,8 +179,15 @@ def make_image(client: int, number: int, size: tuple[int, int]) -> bytes:
     return buffer.getvalue()
 
 
-def run_client(base_url: str, client: int, images: list[bytes], *, job_timeout: float,
-               deadline: float, stop: threading.Event) -> list[UploadRecord]:
+def run_client(
+    base_url: str,
+    client: int,
+    images: list[bytes],
+    *,
+    job_timeout: float,
+    deadline: float,
+    stop: threading.Event,
+) -> list[UploadRecord]:
     records = []
     for number, data in enumerate(images):
         record = UploadRecord(client=client, number=number, sha256=hashlib.sha256(data).hexdigest())
@@ -213,8 +228,15 @@ def run_client(base_url: str, client: int, images: list[bytes], *, job_timeout: 
     return records
 
 
-def run_load(base_url: str, *, clients: int = 20, uploads: int = 10, image_size=(1600, 1200),
-             job_timeout: float = 60.0, run_timeout: float = 240.0) -> LoadReport:
+def run_load(
+    base_url: str,
+    *,
+    clients: int = 20,
+    uploads: int = 10,
+    image_size=(1600, 1200),
+    job_timeout: float = 60.0,
+    run_timeout: float = 240.0,
+) -> LoadReport:
     """Run `clients` concurrent clients of `uploads` uploads each; bounded by `run_timeout`."""
     images = {
         client: [make_image(client, number, image_size) for number in range(uploads)]
@@ -225,8 +247,15 @@ def run_load(base_url: str, *, clients: int = 20, uploads: int = 10, image_size=
     deadline = started + run_timeout
     with ThreadPoolExecutor(max_workers=clients) as pool:
         futures = [
-            pool.submit(run_client, base_url, client, images[client],
-                        job_timeout=job_timeout, deadline=deadline, stop=stop)
+            pool.submit(
+                run_client,
+                base_url,
+                client,
+                images[client],
+                job_timeout=job_timeout,
+                deadline=deadline,
+                stop=stop,
+            )
             for client in range(clients)
         ]
         try:
@@ -234,8 +263,9 @@ def run_load(base_url: str, *, clients: int = 20, uploads: int = 10, image_size=
         except BaseException:
             stop.set()
             raise
-    return LoadReport(clients=clients, uploads_per_client=uploads,
-                      wall_seconds=time.monotonic() - started, records=records)
+    return LoadReport(
+        clients=clients, uploads_per_client=uploads, wall_seconds=time.monotonic() - started, records=records
+    )
 
 
 def require_loopback(base_url: str) -> None:
@@ -245,8 +275,9 @@ def require_loopback(base_url: str) -> None:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
     except socket.gaierror as error:
         raise SystemExit(f"loadtest: cannot resolve {host!r}: {error}") from None
-    if not addresses or not all(ipaddress.ip_address(address.split("%")[0]).is_loopback
-                                for address in addresses):
+    if not addresses or not all(
+        ipaddress.ip_address(address.split("%")[0]).is_loopback for address in addresses
+    ):
         raise SystemExit(f"loadtest: {host!r} is not this machine; only loopback addresses are allowed.")
 
 
@@ -267,13 +298,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         request("GET", f"{base_url}/", timeout=5)
     except OSError as error:
-        print(f"loadtest: nothing answers at {base_url} ({error}); start it with `make run`.",
-              file=sys.stderr)
+        print(
+            f"loadtest: nothing answers at {base_url} ({error}); start it with `make run`.", file=sys.stderr
+        )
         return 2
 
     print(f"loadtest: {args.clients} clients x {args.uploads} uploads against {base_url}", flush=True)
-    report = run_load(base_url, clients=args.clients, uploads=args.uploads,
-                      job_timeout=args.job_timeout, run_timeout=args.run_timeout)
+    report = run_load(
+        base_url,
+        clients=args.clients,
+        uploads=args.uploads,
+        job_timeout=args.job_timeout,
+        run_timeout=args.run_timeout,
+    )
     print("\n".join(report.summary_lines()))
     if args.json:
         print(json.dumps([asdict(record) for record in report.records]))

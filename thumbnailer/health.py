@@ -1,4 +1,5 @@
 """A health check for load balancers and operators: can we reach the database and the broker?"""
+
 import logging
 
 from celery import current_app

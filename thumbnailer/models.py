@@ -1,4 +1,5 @@
 """Jobs and the summaries beat writes. The Job row is the source of truth for a job."""
+
 import uuid
 
 from django.db import models
@@ -30,9 +31,7 @@ class Job(models.Model):
     original_height = models.PositiveIntegerField()
     original_bytes = models.PositiveBigIntegerField()
 
-    status = models.CharField(
-        max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
-    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     # Each claim by a worker counts; a job whose worker keeps dying fails instead of looping.
     deliveries = models.PositiveSmallIntegerField(default=0)
     # Until this moment a claimed job belongs to the worker that claimed it.

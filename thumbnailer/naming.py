@@ -4,6 +4,7 @@ A client's file name is never trusted: it may carry path parts, control characte
 a misleading extension or thousands of characters. These helpers turn it into a plain,
 bounded name that is still recognisable in a download.
 """
+
 import re
 import unicodedata
 

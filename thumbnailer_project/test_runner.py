@@ -5,6 +5,7 @@ except that pytest runs in a fresh interpreter: by the time `manage.py test` cal
 settings are already loaded in this process, and the suite must choose its own Redis
 port, media folder and test database before they are.
 """
+
 import subprocess
 import sys
 

@@ -30,6 +30,20 @@ class Job(models.Model):
     original_width = models.PositiveIntegerField()
     original_height = models.PositiveIntegerField()
     original_bytes = models.PositiveBigIntegerField()
+    # What makes two uploads the same job: the bytes (hashed while they streamed in) and the
+    # options. A new job with both equal to a finished one's is answered from its result.
+    sha256 = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the original, hex.")
+    options_key = models.CharField(
+        max_length=300, blank=True, help_text="The options the thumbnails were made with, canonical."
+    )
+    repeat_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="repeats",
+        help_text="The earlier job whose result this one copied, without a worker.",
+    )
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     # Each claim by a worker counts; a job whose worker keeps dying fails instead of looping.
@@ -54,7 +68,10 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["sha256", "options_key"], name="job_repeat_lookup"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.client_name} ({self.status})"

@@ -50,6 +50,12 @@ def format_box(box: tuple[int, int]) -> str:
     return f"{box[0]}x{box[1]}"
 
 
+def parse_box(text: str) -> tuple[int, int]:
+    """`"128x96"` -> `(128, 96)`: the inverse of format_box, for boxes already checked."""
+    width, height = text.lower().split("x")
+    return int(width), int(height)
+
+
 def parse_boxes(text: str, *, largest: int) -> list[tuple[int, int]]:
     """Parse `"128x128,256x256"` into boxes; raise ValueError with a readable reason."""
     boxes: list[tuple[int, int]] = []

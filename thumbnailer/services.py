@@ -54,11 +54,17 @@ QUEUE_UNAVAILABLE_MESSAGE = (
 )
 
 
-def upload_accept(*, upload: UploadedFile, boxes: list[tuple[int, int]], owner_key: str) -> Job:
-    """Check one uploaded file from its header, store it and queue its job; raise UploadRefused if not."""
+def upload_accept(
+    *, upload: UploadedFile, sha256: str | None, boxes: list[tuple[int, int]], owner_key: str
+) -> Job:
+    """Check one uploaded file from its header, store it and queue its job; raise UploadRefused if not.
+
+    sha256 is the file's digest, taken while it streamed in; with it, a repeat of a finished
+    job is answered from that job's result at once.
+    """
     try:
         header = upload_inspect(upload=upload)
-        return job_submit(upload=upload, header=header, boxes=boxes, owner_key=owner_key)
+        return job_submit(upload=upload, sha256=sha256 or "", header=header, boxes=boxes, owner_key=owner_key)
     except imaging.ImageRejected as rejected:
         raise UploadRefused(rejected.code, rejected.message) from rejected
     except QueueUnavailable as unavailable:
@@ -77,10 +83,20 @@ def upload_inspect(*, upload: UploadedFile) -> imaging.ImageHeader:
 
 
 def job_submit(
-    *, upload: UploadedFile, header: imaging.ImageHeader, boxes: list[tuple[int, int]], owner_key: str
+    *,
+    upload: UploadedFile,
+    header: imaging.ImageHeader,
+    boxes: list[tuple[int, int]],
+    owner_key: str,
+    sha256: str = "",
 ) -> Job:
-    """Store an inspected upload, record its job and queue it; raise QueueUnavailable if the broker is down."""
-    job = job_create(upload=upload, header=header, boxes=boxes, owner_key=owner_key)
+    """Store an inspected upload and record its job; answer it from an equal finished job, or queue it.
+
+    Raises QueueUnavailable if the broker is down (and then keeps nothing).
+    """
+    job = job_create(upload=upload, header=header, boxes=boxes, owner_key=owner_key, sha256=sha256)
+    if job_copy_result(job=job, original=upload):
+        return job
     # The row is committed by now (autocommit; no request-wide transaction), so a worker
     # always finds it. Sending here rather than in transaction.on_commit() lets the caller
     # learn at once that the broker refused, and answer 503 instead of accepting a job.
@@ -94,7 +110,12 @@ def job_submit(
 
 
 def job_create(
-    *, upload: UploadedFile, header: imaging.ImageHeader, boxes: list[tuple[int, int]], owner_key: str
+    *,
+    upload: UploadedFile,
+    header: imaging.ImageHeader,
+    boxes: list[tuple[int, int]],
+    owner_key: str,
+    sha256: str = "",
 ) -> Job:
     """Store the original under jobs/<job-id>/ and create its PENDING Job row."""
     stem = naming.safe_stem(upload.name)
@@ -107,6 +128,8 @@ def job_create(
         original_width=header.width,
         original_height=header.height,
         original_bytes=upload.size,
+        sha256=sha256,
+        options_key=options_key(boxes=boxes),
     )
     job.original_path = storage_io.job_file_path(
         job.id, naming.safe_upload_name(upload.name, extension=header.extension)
@@ -119,6 +142,96 @@ def job_create(
         storage_io.delete_folder(storage_io.job_folder(job.id))
         raise
     return job
+
+
+def options_key(*, boxes: list[tuple[int, int]]) -> str:
+    """Everything besides the bytes that decides a job's outputs, in one comparable string."""
+    return "sizes=" + ",".join(naming.format_box(box) for box in boxes)
+
+
+def job_copy_result(*, job: Job, original: File) -> bool:
+    """Answer a new job from an unexpired SUCCESS job of the same bytes and options; False if none.
+
+    The new job gets copies of the thumbnails under its own names and a zip of its own
+    (its original's name in it and in the manifest), so deleting or purging either job
+    never touches the other's files. No worker is involved: the job is SUCCESS at once.
+    """
+    if not job.sha256:
+        return False
+    source = (
+        Job.objects.filter(
+            sha256=job.sha256, options_key=job.options_key, status=Job.Status.SUCCESS, expired_at__isnull=True
+        )
+        .exclude(id=job.id)
+        .order_by("-finished_at")
+        .first()
+    )
+    if source is None:
+        return False
+    started = time.monotonic()
+    try:
+        thumbnails = [
+            imaging.ThumbnailFile(
+                name=naming.thumbnail_name(
+                    job.stem, box=naming.parse_box(entry["size"]), extension=entry["path"].rsplit(".", 1)[-1]
+                ),
+                data=storage_io.read_all(entry["path"]),
+                width=entry["width"],
+                height=entry["height"],
+                format=entry["format"],
+                box=naming.parse_box(entry["size"]),
+            )
+            for entry in source.thumbnails
+        ]
+    except OSError as error:  # the earlier job was deleted or purged meanwhile: make them anew
+        logger.info("job %s: could not copy the result of %s (%s); queueing it", job.id, source.id, error)
+        return False
+    original.seek(0)
+    package = imaging.Package(
+        original=imaging.ArchiveMember(
+            name=job.original_path.rsplit("/", 1)[-1],
+            data=original.read(),
+            width=job.original_width,
+            height=job.original_height,
+            format=job.original_format,
+        ),
+        thumbnails=thumbnails,
+    )
+    stored = package_store(job=job, package=package)
+    now = timezone.now()
+    Job.objects.filter(id=job.id, status=Job.Status.PENDING).update(
+        status=Job.Status.SUCCESS,
+        repeat_of=source,
+        started_at=now,
+        finished_at=now,
+        processing_ms=round((time.monotonic() - started) * 1000),
+        **stored,
+    )
+    job.refresh_from_db()
+    return True
+
+
+def package_store(*, job: Job, package: imaging.Package) -> dict:
+    """Write a job's thumbnails and zip through storage; return the Job fields that describe them."""
+    thumbnails = []
+    for thumbnail in package.thumbnails:
+        path = storage_io.job_file_path(job.id, thumbnail.name)
+        thumbnails.append(
+            {
+                "size": naming.format_box(thumbnail.box),
+                "path": path,
+                "width": thumbnail.width,
+                "height": thumbnail.height,
+                "format": thumbnail.format,
+                "bytes": storage_io.write_exact(path, thumbnail.data),
+            }
+        )
+    archive_path = storage_io.job_file_path(job.id, naming.archive_name(job.stem))
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as archive:
+        package.write_archive(archive)
+        archive.seek(0)
+        archive_bytes = storage_io.write_exact(archive_path, File(archive, name=archive_path))
+    return {"thumbnails": thumbnails, "archive_path": archive_path, "archive_bytes": archive_bytes}
 
 
 def job_send(*, job_id) -> None:

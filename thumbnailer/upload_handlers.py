@@ -1,4 +1,9 @@
-"""The upload size cap: files over it are skipped while they stream in, bodies over it are discarded."""
+"""What the upload views learn while a body streams in: files over the size cap, each file's SHA-256.
+
+Files over the cap are skipped as they arrive, and bodies declared too large are discarded.
+"""
+
+import hashlib
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
@@ -37,16 +42,58 @@ class SizeCappedUploadHandler(FileUploadHandler):
         return None
 
 
-def cap_upload_size(request) -> SizeCappedUploadHandler:
-    """Put the size cap in front of the request's upload handlers; call before the body is parsed.
+class DigestingUploadHandler(FileUploadHandler):
+    """Hashes each file as its chunks pass by, so a repeat upload is found without reading it again."""
 
-    The returned handler's `oversized_names` lists the files it skipped once request.FILES
-    has been read. (A view that is CSRF-protected must install it before the CSRF check
-    reads request.POST: see Django's "Modifying upload handlers on the fly".)
+    def __init__(self, request=None):
+        super().__init__(request)
+        # Keyed by the content_type_extra dict Django hands to every handler for one file and
+        # then stores on the UploadedFile it builds: the one object both ends share.
+        self._digests: list[tuple[dict, str]] = []
+
+    def new_file(self, *args, **kwargs):
+        super().new_file(*args, **kwargs)
+        if self.content_type_extra is None:
+            self.content_type_extra = {}
+        self._hash = hashlib.sha256()
+
+    def receive_data_chunk(self, raw_data, start):
+        self._hash.update(raw_data)
+        return raw_data
+
+    def file_complete(self, file_size):
+        self._digests.append((self.content_type_extra, self._hash.hexdigest()))
+        return None
+
+    def sha256_of(self, upload) -> str | None:
+        for extra, digest in self._digests:
+            if extra is upload.content_type_extra:
+                return digest
+        return None
+
+
+class UploadWatch:
+    """Puts the size cap and the hashing in front of the request's upload handlers; says what they saw.
+
+    Create it before anything reads request.POST or request.FILES. A view that is
+    CSRF-protected must do so before the CSRF check reads the body: see Django's
+    "Modifying upload handlers on the fly".
     """
-    handler = SizeCappedUploadHandler(request, max_bytes=settings.THUMBNAILER_MAX_UPLOAD_BYTES)
-    request.upload_handlers.insert(0, handler)
-    return handler
+
+    def __init__(self, request):
+        self.size_cap = SizeCappedUploadHandler(request, max_bytes=settings.THUMBNAILER_MAX_UPLOAD_BYTES)
+        self.digests = DigestingUploadHandler(request)
+        # The cap first: a skipped file is never hashed, stored or kept in memory.
+        request.upload_handlers[:0] = [self.size_cap, self.digests]
+
+    @property
+    def oversized_names(self) -> list[str]:
+        """The names of the files skipped for their size (once request.FILES has been read)."""
+        return self.size_cap.oversized_names
+
+    def sha256_of(self, upload) -> str | None:
+        """The SHA-256 of an uploaded file, hashed as it streamed in; None if it did not pass here."""
+        return self.digests.sha256_of(upload)
 
 
 def declared_body_too_large(request, *, files: int) -> bool:

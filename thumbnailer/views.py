@@ -95,16 +95,16 @@ def session_key_saved(request) -> str:
     return request.session.session_key
 
 
-@csrf_exempt  # only so the size cap goes in before the CSRF check reads the body: see upload_page_checked
+@csrf_exempt  # only so the upload handlers go in before the CSRF check reads the body
 @require_http_methods(["GET", "POST"])
 def upload_page(request):
     """GET: the upload form and the visitor's recent jobs. POST: accept each file."""
-    size_cap = upload_handlers.cap_upload_size(request)
-    return upload_page_checked(request, size_cap)
+    watch = upload_handlers.UploadWatch(request)
+    return upload_page_checked(request, watch)
 
 
 @csrf_protect
-def upload_page_checked(request, size_cap: upload_handlers.SizeCappedUploadHandler):
+def upload_page_checked(request, watch: upload_handlers.UploadWatch):
     if request.method == "GET":
         return render_upload_page(request, UploadForm())
     if upload_handlers.declared_body_too_large(request, files=settings.THUMBNAILER_MAX_FILES_PER_POST):
@@ -112,7 +112,7 @@ def upload_page_checked(request, size_cap: upload_handlers.SizeCappedUploadHandl
         return body_too_large_response(request, render_upload_page(request, UploadForm(), status=413))
 
     form = UploadForm(request.POST, request.FILES)
-    refused = [(name or "A file", file_too_large()) for name in size_cap.oversized_names]
+    refused = [(name or "A file", file_too_large()) for name in watch.oversized_names]
     if form.is_valid():
         uploads, boxes = form.cleaned_data["image_file"], form.cleaned_data["sizes"]
     elif refused and error_codes(form) == ["missing_file"]:
@@ -123,7 +123,12 @@ def upload_page_checked(request, size_cap: upload_handlers.SizeCappedUploadHandl
     accepted: list[Job] = []
     for upload in uploads:
         try:
-            job = services.upload_accept(upload=upload, boxes=boxes, owner_key=session_key_saved(request))
+            job = services.upload_accept(
+                upload=upload,
+                sha256=watch.sha256_of(upload),
+                boxes=boxes,
+                owner_key=session_key_saved(request),
+            )
         except services.UploadRefused as refusal:
             refused.append((upload.name, refusal))
         else:
@@ -189,18 +194,19 @@ def refusal_json(refusal: services.UploadRefused) -> JsonResponse:
 @json_methods("POST")
 def api_jobs(request):
     """Accept one image for scripts: 202 with the status URL, or a JSON error."""
-    size_cap = upload_handlers.cap_upload_size(request)
+    watch = upload_handlers.UploadWatch(request)
     if upload_handlers.declared_body_too_large(request, files=1):
         return body_too_large_response(request, refusal_json(file_too_large()))
     form = ApiJobForm(request.POST, request.FILES)
-    if size_cap.oversized_names:
+    if watch.oversized_names:
         return refusal_json(file_too_large())
     if not form.is_valid():
         code, message = first_error(form)
         return json_error(code, message, status=400)
     try:
+        upload = form.cleaned_data["image_file"]
         job = services.upload_accept(
-            upload=form.cleaned_data["image_file"], boxes=form.cleaned_data["sizes"], owner_key=""
+            upload=upload, sha256=watch.sha256_of(upload), boxes=form.cleaned_data["sizes"], owner_key=""
         )
     except services.UploadRefused as refusal:
         return refusal_json(refusal)

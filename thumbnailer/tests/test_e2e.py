@@ -56,3 +56,22 @@ def test_upload_over_http_gives_thumbnail_zip_and_summary(web_server, celery_wor
     stats = request("GET", web_server.url + "/api/stats/")
     assert stats.status == 200
     assert sum(row["jobs_succeeded"] for row in stats.json["summaries"]) >= 1
+
+
+def test_the_same_image_again_is_done_on_its_first_status_read(web_server, celery_worker_process):
+    """A repeat is answered from the earlier result, hashed as it streamed in: SUCCESS at once, own files."""
+    original = images.jpeg_bytes((1200, 900), color=(10, 160, 90))
+    first = post_image(web_server.url, "first.jpg", original, sizes="128x128,64x64")
+    assert wait_for_job(web_server.url, first.json["task_id"])["task_status"] == "SUCCESS"
+
+    again = post_image(web_server.url, "again.jpg", original, sizes="128x128,64x64")
+    body = request("GET", web_server.url + again.json["status_url"]).json
+
+    task_id = again.json["task_id"]
+    assert (again.status, again.json["task_status"], body["task_status"]) == (202, "SUCCESS", "SUCCESS")
+    assert [thumbnail["url"] for thumbnail in body["results"]["thumbnails"]] == [
+        f"/media/jobs/{task_id}/again_128x128.jpg",
+        f"/media/jobs/{task_id}/again_64x64.jpg",
+    ]
+    archive = request("GET", web_server.url + body["results"]["archive_path"])
+    assert zipfile.ZipFile(io.BytesIO(archive.raw)).read("again.jpg") == original

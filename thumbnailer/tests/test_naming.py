@@ -90,6 +90,11 @@ def test_format_box(box, text):
     assert naming.format_box(box) == text
 
 
+@pytest.mark.parametrize("box, text", [((128, 96), "128x96"), ((1, 1), "1x1"), ((4096, 64), "4096X64")])
+def test_parse_box_reads_what_format_box_writes(box, text):
+    assert naming.parse_box(text) == box
+
+
 @pytest.mark.parametrize(
     "text, boxes",
     [

@@ -182,3 +182,105 @@ def test_requeue_stale_jobs_sends_only_the_stale_ones(redis_server, settings):
     queued = [json.loads(raw)["headers"]["id"] for raw in redis_server.client().lrange("celery", 0, -1)]
     assert queued == [str(stale.id)]
     assert Job.objects.get(id=stale.id).sent_at > long_ago
+
+
+# --- Repeats: the same bytes and options again, answered without a worker --------------------
+
+
+def finished_job(name: str, data: bytes, boxes=((128, 128), (64, 64))) -> Job:
+    """A job made the worker's way, SUCCESS, with the digest the upload handler would have taken."""
+    job = create_job(name=name, data=data, boxes=boxes)
+    Job.objects.filter(id=job.id).update(sha256=hashlib.sha256(data).hexdigest())
+    services.job_process(job_id=job.id)
+    return Job.objects.get(id=job.id)
+
+
+def submit_repeat(name: str, data: bytes, boxes=((128, 128), (64, 64))) -> Job:
+    upload = images.upload(name, data)
+    header = services.upload_inspect(upload=upload)
+    job = services.job_submit(
+        upload=upload, header=header, boxes=list(boxes), owner_key="", sha256=hashlib.sha256(data).hexdigest()
+    )
+    return Job.objects.get(id=job.id)
+
+
+def stored_zip_listing(job: Job) -> dict:
+    archive = read_zip(job.archive_path)
+    manifest = json.loads(archive.read("manifest.json"))
+    return {"members": archive.namelist(), "names": [entry["name"] for entry in manifest["files"]]}
+
+
+def test_a_repeat_is_answered_at_once_from_the_earlier_result_with_files_of_its_own():
+    data = images.jpeg_bytes((640, 480))
+    first = finished_job("Holiday photo.jpg", data)
+
+    repeat = submit_repeat("beach.jpg", data)
+
+    folder = f"jobs/{repeat.id}"
+    assert (repeat.status, repeat.repeat_of_id, repeat.sent_at) == (Job.Status.SUCCESS, first.id, None)
+    assert [entry["path"] for entry in repeat.thumbnails] == [
+        f"{folder}/beach_128x128.jpg",
+        f"{folder}/beach_64x64.jpg",
+    ]
+    assert [{**entry, "path": ""} for entry in repeat.thumbnails] == [
+        {**entry, "path": ""} for entry in first.thumbnails
+    ]
+    for mine, theirs in zip(repeat.thumbnails, first.thumbnails, strict=True):
+        assert default_storage.open(mine["path"]).read() == default_storage.open(theirs["path"]).read()
+    assert repeat.archive_path == f"{folder}/beach.zip"
+    assert stored_zip_listing(repeat) == {
+        "members": ["beach.jpg", "beach_128x128.jpg", "beach_64x64.jpg", "manifest.json"],
+        "names": ["beach.jpg", "beach_128x128.jpg", "beach_64x64.jpg"],
+    }
+    assert read_zip(repeat.archive_path).read("beach.jpg") == data
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["other sizes", "other bytes", "earlier job expired", "earlier job failed"],
+)
+def test_only_an_unexpired_success_with_the_same_bytes_and_sizes_is_a_repeat(change, parked_jobs):
+    data = images.jpeg_bytes((640, 480))
+    first = finished_job("first.jpg", data)
+    boxes = ((128, 128), (64, 64))
+    if change == "other sizes":
+        boxes = ((128, 128),)
+    elif change == "other bytes":
+        data = images.jpeg_bytes((640, 480), color=(0, 0, 255))
+    elif change == "earlier job expired":
+        Job.objects.filter(id=first.id).update(expired_at=timezone.now())
+    else:
+        Job.objects.filter(id=first.id).update(status=Job.Status.FAILURE)
+
+    job = submit_repeat("second.jpg", data, boxes=boxes)
+
+    assert (job.status, job.repeat_of_id) == (Job.Status.PENDING, None)
+    assert job.sent_at is not None
+
+
+@pytest.mark.parametrize("gone", ["earlier", "repeat"])
+def test_purging_either_job_leaves_the_other_whole(gone, settings):
+    data = images.jpeg_bytes((640, 480))
+    first = finished_job("first.jpg", data)
+    repeat = submit_repeat("second.jpg", data)
+    purged, kept = (first, repeat) if gone == "earlier" else (repeat, first)
+    Job.objects.filter(id=purged.id).update(
+        created_at=timezone.now() - settings.THUMBNAILER_JOB_RETENTION - timedelta(hours=1)
+    )
+
+    assert services.jobs_purge_expired() == 1
+
+    assert not default_storage.exists(f"jobs/{purged.id}")
+    assert read_zip(kept.archive_path).read(kept.original_path.rsplit("/", 1)[-1]) == data
+    assert all(default_storage.exists(entry["path"]) for entry in kept.thumbnails)
+
+
+def test_a_repeat_whose_earlier_files_just_vanished_is_made_by_a_worker(parked_jobs):
+    data = images.jpeg_bytes((640, 480))
+    first = finished_job("first.jpg", data)
+    default_storage.delete(first.thumbnails[0]["path"])  # deleted between the lookup and the copy
+
+    job = submit_repeat("second.jpg", data)
+
+    assert (job.status, job.repeat_of_id) == (Job.Status.PENDING, None)
+    assert job.sent_at is not None

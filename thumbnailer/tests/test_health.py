@@ -1,14 +1,14 @@
-"""The health check against the real database and the real Redis."""
+"""The health check against the real database, the real Redis and real storage."""
 
 import pytest
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 
 def test_healthy_when_database_and_broker_answer(client, redis_server):
     response = client.get("/healthz/")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok", "storage": "ok"}
 
 
 def test_unavailable_when_the_broker_is_down(client, settings):
@@ -23,4 +23,29 @@ def test_unavailable_when_the_broker_is_down(client, settings):
         current_app.conf.broker_url = original
 
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "database": "ok", "broker": "unreachable"}
+    assert response.json() == {
+        "status": "unavailable",
+        "database": "ok",
+        "broker": "unreachable",
+        "storage": "ok",
+    }
+
+
+def test_unavailable_when_storage_cannot_be_written(client, redis_server, settings, tmp_path):
+    (tmp_path / "a-file").write_text("media cannot live under a file")
+    settings.MEDIA_ROOT = tmp_path / "a-file" / "media"
+
+    response = client.get("/healthz/")
+
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "database": "ok",
+        "broker": "ok",
+        "storage": "unreachable",
+    }
+
+
+def test_the_probe_leaves_nothing_behind(client, redis_server, media_root):
+    client.get("/healthz/")
+    assert list(media_root.iterdir()) == []

@@ -19,8 +19,10 @@ class Job(models.Model):
 
     # The job id is also the Celery task id and the storage folder name.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    # The visitor's session key, so the page can list "your recent jobs".
+    # The visitor's session key, so the page can list "your recent jobs" and delete them.
     owner_key = models.CharField(max_length=64, blank=True, db_index=True)
+    # An API client deletes its job with the token from its 202; only the token's hash is kept.
+    delete_token_sha256 = models.CharField(max_length=64, blank=True)
     client_name = models.CharField(max_length=255, help_text="The file name as the client sent it.")
     stem = models.CharField(max_length=100, help_text="Safe stem used for every output name.")
     sizes = models.JSONField(default=list, help_text='Requested boxes, e.g. ["128x128"].')
@@ -65,6 +67,8 @@ class Job(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True, db_index=True)
     processing_ms = models.PositiveIntegerField(null=True, blank=True)
     expired_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Deleted by its uploader (expired_at is set too: a deleted job is gone like an expired one).
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

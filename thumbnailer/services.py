@@ -5,8 +5,11 @@ selectors.py. Views and tasks stay thin and call one function each.
 """
 
 import functools
+import hashlib
+import hmac
 import io
 import logging
+import secrets
 import tempfile
 import time
 from datetime import timedelta
@@ -117,8 +120,12 @@ def job_create(
     owner_key: str,
     sha256: str = "",
 ) -> Job:
-    """Store the original under jobs/<job-id>/ and create its PENDING Job row."""
+    """Store the original under jobs/<job-id>/ and create its PENDING Job row.
+
+    The job's delete token is on `job.delete_token` for this one answer; the row keeps its hash.
+    """
     stem = naming.safe_stem(upload.name)
+    delete_token = secrets.token_urlsafe(32)
     job = Job(
         owner_key=owner_key,
         client_name=(upload.name or "")[:255],
@@ -130,7 +137,9 @@ def job_create(
         original_bytes=upload.size,
         sha256=sha256,
         options_key=options_key(boxes=boxes),
+        delete_token_sha256=token_hash(delete_token),
     )
+    job.delete_token = delete_token
     job.original_path = storage_io.job_file_path(
         job.id, naming.safe_upload_name(upload.name, extension=header.extension)
     )
@@ -142,6 +151,30 @@ def job_create(
         storage_io.delete_folder(storage_io.job_folder(job.id))
         raise
     return job
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def job_may_delete(*, job: Job, session_key: str | None, bearer_token: str | None) -> bool:
+    """The uploader may delete a job: the browser session that sent it, or the holder of its token."""
+    if bearer_token and job.delete_token_sha256:
+        return hmac.compare_digest(token_hash(bearer_token), job.delete_token_sha256)
+    return bool(session_key) and hmac.compare_digest(session_key, job.owner_key or "")
+
+
+def job_delete(*, job_id) -> None:
+    """Delete a job's files now; its row stays, marked deleted (its status answers 410 from then on).
+
+    The row is marked first, so a worker still making thumbnails for it neither records them
+    nor leaves them behind (job_process checks the mark before and after it writes).
+    """
+    now = timezone.now()
+    Job.objects.filter(id=job_id, expired_at__isnull=True).update(
+        deleted_at=now, expired_at=now, lease_expires_at=None
+    )
+    storage_io.delete_folder(storage_io.job_folder(job_id))
 
 
 def options_key(*, boxes: list[tuple[int, int]]) -> str:

@@ -7,7 +7,8 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
@@ -212,21 +213,59 @@ def api_jobs(request):
         return refusal_json(refusal)
 
     status_url = reverse("thumbnailer:task_status", args=[job.id])
-    body = {"task_id": str(job.id), "task_status": job.status, "status_url": status_url}
+    body = {
+        "task_id": str(job.id),
+        "task_status": job.status,
+        "status_url": status_url,
+        # A secret only this client gets: `Authorization: Bearer <token>` on DELETE status_url.
+        "delete_token": job.delete_token,
+    }
     return JsonResponse(body, status=202, headers={"Location": status_url})
 
 
-@json_methods("GET")
+UNKNOWN_JOB = ("unknown_job", "There is no job with this id.")
+
+
+@csrf_exempt  # API clients delete with a bearer token, no cookies; browser deletes are checked below
+@json_methods("GET", "DELETE")
 def task_status(request, task_id):
-    """The status JSON for one job (the tutorial's polling contract, extended)."""
+    """GET: the status JSON for one job (the tutorial's polling contract, extended). DELETE: delete it."""
+    if request.method == "DELETE":
+        return job_delete(request, task_id)
     job = selectors.job_get(job_id=task_id) if is_uuid(task_id) else None
     if job is None:
-        return json_error("unknown_job", "There is no job with this id.", status=404)
+        return json_error(*UNKNOWN_JOB, status=404)
+    if job.deleted_at:
+        return json_error("job_deleted", "This job was deleted by its uploader.", status=410)
     if job.expired_at:
         return json_error(
             "job_expired", "This job's files were deleted after the retention period.", status=410
         )
     return JsonResponse(selectors.job_status_payload(job=job))
+
+
+def job_delete(request, task_id: str):
+    """204 for the uploader; 404 for anyone else, so a job's existence is never revealed."""
+    bearer_token = bearer_token_of(request)
+    if bearer_token is None:
+        # A browser deletes with its session cookie, so the CSRF check applies: Django's own
+        # check, run here so that a refusal is answered in JSON like every error of this address,
+        # and before the job is looked up, so the answer says nothing about whether it exists.
+        refused = CsrfViewMiddleware(lambda request: None).process_view(request, None, (), {})
+        if refused is not None:
+            return json_error("csrf_failed", "The request did not carry the page's CSRF token.", status=403)
+    job = selectors.job_get(job_id=task_id) if is_uuid(task_id) else None
+    if job is None or not services.job_may_delete(
+        job=job, session_key=request.session.session_key, bearer_token=bearer_token
+    ):
+        return json_error(*UNKNOWN_JOB, status=404)
+    services.job_delete(job_id=job.id)
+    return HttpResponse(status=204)
+
+
+def bearer_token_of(request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 @require_GET

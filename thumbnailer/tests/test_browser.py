@@ -85,3 +85,23 @@ def test_bad_file_on_the_page_gets_a_message(page, web_server, tmp_path):
     message = page.locator(".messages .message").first
     assert message.inner_text().startswith("notes.jpg: The file is not an image we can read.")
     assert page.locator("li.job").count() == 0
+
+
+def test_the_visitor_deletes_a_job_from_its_card(page, web_server, celery_worker_process, tmp_path):
+    photo = tmp_path / "to delete.jpg"
+    photo.write_bytes(images.jpeg_bytes((800, 600), color=(30, 60, 200)))
+    page.goto(web_server.url + "/")
+    page.set_input_files("input[name=image_file]", str(photo))
+    page.click("button[type=submit]")
+    page.locator("li.job").first.wait_for()
+    status_url = page.locator("li.job").first.get_attribute("data-status-url")
+
+    page.goto(web_server.url + "/")
+    page.get_by_role("button", name="Delete to delete.jpg and its thumbnails").click()
+
+    page.locator("li.job").first.wait_for(state="detached")
+    assert page.locator("#jobs-announcer").inner_text() == "to delete.jpg was deleted."
+    answer = page.request.get(web_server.url + status_url)
+    assert (answer.status, answer.json()["error"]["code"]) == (410, "job_deleted")
+    page.reload()
+    assert page.locator("li.job").count() == 0

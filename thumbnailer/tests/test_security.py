@@ -246,7 +246,7 @@ BAD_REQUEST = {"code": "bad_request", "message": "The request could not be under
             b"",
             "",
             405,
-            {"code": "method_not_allowed", "message": "This address only answers GET."},
+            {"code": "method_not_allowed", "message": "This address only answers GET or DELETE."},
         ),
         ("POST", "/api/jobs/", b"garbage", "multipart/form-data", 400, BAD_REQUEST),
         (

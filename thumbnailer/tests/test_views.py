@@ -4,7 +4,9 @@ These tests talk to the session's real Redis (uploads are really queued) but run
 worker, so accepted jobs stay PENDING here; test_tasks.py covers the worker side.
 """
 
+import hashlib
 import json
+import re
 import uuid
 
 import pytest
@@ -61,8 +63,12 @@ def test_api_accepts_an_image_and_queues_it(client, _broker):
         "task_id": str(job.id),
         "task_status": "PENDING",
         "status_url": f"/task/{job.id}/",
+        "delete_token": body["delete_token"],
     }
+    assert len(body["delete_token"]) >= 40
+    assert body["delete_token"] not in json.dumps(list(Job.objects.values()), default=str)
     assert response["Location"] == f"/task/{job.id}/"
+    assert hashlib.sha256(data).hexdigest() == job.sha256  # hashed while it streamed in
     assert job.original_path == f"jobs/{job.id}/My_Photo.jpg"
     assert (job.original_format, job.original_width, job.original_height) == ("JPEG", 640, 480)
     assert job.sizes == ["128x128"]
@@ -307,3 +313,92 @@ def test_stats_json_lists_summaries(client):
     }
     assert page.status_code == 200
     assert 'id="activity-chart"' in page.content.decode()
+
+
+# --- DELETE /task/<id>/: the uploader deletes a job now --------------------------------------
+
+GONE = {"error": {"code": "job_deleted", "message": "This job was deleted by its uploader."}}
+NOT_FOUND = {"error": {"code": "unknown_job", "message": "There is no job with this id."}}
+
+
+def api_upload(client) -> dict:
+    return client.post("/api/jobs/", {"image_file": images.upload("mine.jpg", images.jpeg_bytes())}).json()
+
+
+def test_an_api_client_deletes_its_job_with_the_token_from_its_202(client):
+    accepted = api_upload(client)
+    job = Job.objects.get()
+
+    response = client.delete(
+        accepted["status_url"], headers={"Authorization": f"Bearer {accepted['delete_token']}"}
+    )
+
+    assert (response.status_code, response.content) == (204, b"")
+    assert stored_files() == []
+    assert not default_storage.exists(f"jobs/{job.id}")
+    status = client.get(accepted["status_url"])
+    assert (status.status_code, status.json()) == (410, GONE)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer not-the-token", "Basic abc"],
+    ids=["nothing", "wrong token", "other scheme"],
+)
+def test_anyone_else_is_told_there_is_no_such_job(authorization):
+    from django.test import Client
+
+    uploader, stranger = Client(), Client(enforce_csrf_checks=False)
+    accepted = api_upload(uploader)
+    headers = {"Authorization": authorization} if authorization else {}
+
+    response = stranger.delete(accepted["status_url"], headers=headers)
+
+    assert (response.status_code, response.json()) == (404, NOT_FOUND)
+    assert Job.objects.get().deleted_at is None
+    assert len(stored_files()) == 1
+
+
+def test_the_browser_that_uploaded_deletes_with_its_session_and_csrf_token():
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', browser.get("/").content.decode()).group(
+        1
+    )
+    browser.post(
+        "/", {"csrfmiddlewaretoken": token, "image_file": [images.upload("mine.jpg", images.jpeg_bytes())]}
+    )
+    job = Job.objects.get()
+    assert 'aria-label="Delete mine.jpg and its thumbnails"' in browser.get("/").content.decode()
+
+    without_token = browser.delete(f"/task/{job.id}/")
+    other_visitor = Client().delete(f"/task/{job.id}/")
+    with_token = browser.delete(
+        f"/task/{job.id}/", headers={"X-CSRFToken": browser.cookies["csrftoken"].value}
+    )
+
+    assert (without_token.status_code, without_token.json()["error"]["code"]) == (403, "csrf_failed")
+    assert (other_visitor.status_code, other_visitor.json()) == (404, NOT_FOUND)
+    assert with_token.status_code == 204
+    assert stored_files() == []
+    assert "mine.jpg" not in browser.get("/").content.decode()
+
+
+def test_deleting_an_unknown_job_is_404(client):
+    response = client.delete(f"/task/{uuid.uuid4()}/", headers={"Authorization": "Bearer x"})
+    assert (response.status_code, response.json()) == (404, NOT_FOUND)
+
+
+def test_a_delete_without_token_or_csrf_gets_the_same_403_whether_the_job_exists_or_not(client):
+    from django.test import Client
+
+    accepted = api_upload(client)
+    browser = Client(enforce_csrf_checks=True)
+
+    answers = [browser.delete(url) for url in (accepted["status_url"], f"/task/{uuid.uuid4()}/")]
+
+    assert [(answer.status_code, answer.json()["error"]["code"]) for answer in answers] == [
+        (403, "csrf_failed")
+    ] * 2
+    assert Job.objects.get().deleted_at is None

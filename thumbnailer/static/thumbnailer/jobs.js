@@ -85,4 +85,36 @@
   document.querySelectorAll('.job[data-finished="false"]').forEach(function (jobElement) {
     poll(jobElement, FIRST_DELAY_MS);
   });
+
+  // The visitor's own jobs can be deleted: DELETE on the status URL, with the page's CSRF token.
+  var csrfInput = document.querySelector("input[name=csrfmiddlewaretoken]");
+  var announcer = document.getElementById("jobs-announcer");
+
+  function deleteJob(jobElement, button) {
+    var name = jobElement.querySelector(".job-name").textContent;
+    button.disabled = true;
+    fetch(jobElement.dataset.statusUrl, {
+      method: "DELETE",
+      headers: { "X-CSRFToken": csrfInput.value, Accept: "application/json" },
+      credentials: "same-origin"
+    }).then(function (response) {
+      if (response.status === 204) {
+        jobElement.remove();
+        announcer.textContent = name + " was deleted.";
+        return;
+      }
+      button.disabled = false;
+      announcer.textContent = name + " could not be deleted; please try again.";
+    }).catch(function () {
+      button.disabled = false;
+      announcer.textContent = name + " could not be deleted; please try again.";
+    });
+  }
+
+  if (csrfInput && announcer) {
+    document.querySelectorAll(".job-delete").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () { deleteJob(button.closest(".job"), button); });
+    });
+  }
 })();

@@ -10,12 +10,11 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
-from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import selectors, services, upload_handlers
+from . import selectors, services, units, upload_handlers
 from .forms import ApiJobForm, UploadForm, first_error
 from .models import Job
 
@@ -78,7 +77,7 @@ def refusal_headers(code: str) -> dict[str, str]:
 
 
 def file_too_large() -> services.UploadRefused:
-    limit = filesizeformat(settings.THUMBNAILER_MAX_UPLOAD_BYTES)
+    limit = units.human_size(settings.THUMBNAILER_MAX_UPLOAD_BYTES)
     return services.UploadRefused("file_too_large", f"The file is larger than the {limit} limit.")
 
 
@@ -155,7 +154,7 @@ def render_upload_page(request, form, *, status: int = 200):
     context = {
         "form": form,
         "jobs": selectors.jobs_recent(owner_key=request.session.session_key or ""),
-        "max_upload_mib": settings.THUMBNAILER_MAX_UPLOAD_BYTES // (1024 * 1024),
+        "max_upload_bytes": settings.THUMBNAILER_MAX_UPLOAD_BYTES,
     }
     return render(request, "thumbnailer/upload.html", context, status=status)
 

@@ -197,7 +197,7 @@ def test_a_form_post_of_many_files_answers_each_one(browser, settings):
     assert (response.status_code, response["Location"]) == (303, f"/jobs/?ids={job.id}")
     assert job.client_name == "good.jpg"
     assert page_messages(browser.get(response["Location"])) == [
-        "huge.png: The file is larger than the 97.7\xa0KB limit.",
+        "huge.png: The file is larger than the 97.7 KiB limit.",
         *(f"{name}: {error['message']}" for _, name, _, _, error in REFUSED_AT_UPLOAD),
     ]
 
@@ -504,7 +504,7 @@ def test_a_declared_huge_body_is_refused_before_it_is_sent(private_stack, nothin
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.split(b"\r\n")[0] == b"HTTP/1.1 413 Request Entity Too Large"
     assert json.loads(body) == {
-        "error": {"code": "file_too_large", "message": "The file is larger than the 25.0\xa0MB limit."}
+        "error": {"code": "file_too_large", "message": "The file is larger than the 25 MiB limit."}
     }
 
 

@@ -88,7 +88,7 @@ def test_python_requests_reads_the_413_for_a_40_mb_api_upload(web_server):
 
     assert (response.status_code, response.json()) == (
         413,
-        {"error": {"code": "file_too_large", "message": "The file is larger than the 25.0\xa0MB limit."}},
+        {"error": {"code": "file_too_large", "message": "The file is larger than the 25 MiB limit."}},
     )
     assert Job.objects.count() == 0
 
@@ -140,5 +140,5 @@ def test_python_requests_reads_the_413_for_a_40_mb_form_upload(web_server):
     )
 
     assert response.status_code == 413
-    assert "big.jpg: The file is larger than the 25.0\xa0MB limit." in response.text
+    assert "big.jpg: The file is larger than the 25 MiB limit." in response.text
     assert Job.objects.count() == 0

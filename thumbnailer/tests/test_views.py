@@ -195,7 +195,7 @@ def test_oversized_api_upload_is_413_and_nothing_is_stored(client, settings, sid
 
     assert response.status_code == 413
     assert response.json() == {
-        "error": {"code": "file_too_large", "message": "The file is larger than the 29.3\xa0KB limit."}
+        "error": {"code": "file_too_large", "message": "The file is larger than the 29.3 KiB limit."}
     }
     assert Job.objects.count() == 0
     assert stored_files() == []

@@ -16,6 +16,10 @@ from honcho.manager import Manager
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
+# No access log: nearly every request is a status poll, and a line for each costs the web process
+# CPU on every poll. Errors are still logged; in production the front proxy logs requests.
+# scripts/loadtest.py starts gunicorn with these same options.
+WEB_OPTIONS = "--workers 2 --threads 4"
 
 sys.path.insert(0, str(ROOT))
 from thumbnailer_project import localredis  # noqa: E402
@@ -66,10 +70,7 @@ def main() -> int:
         manager.add_process("redis", redis_command, env=env)
 
     manager.add_process(
-        "web",
-        f"{bin_dir}/gunicorn thumbnailer_project.wsgi --bind 127.0.0.1:{port} "
-        "--workers 2 --threads 4 --access-logfile -",
-        env=env,
+        "web", f"{bin_dir}/gunicorn thumbnailer_project.wsgi --bind 127.0.0.1:{port} {WEB_OPTIONS}", env=env
     )
     manager.add_process("worker", f"{bin_dir}/celery -A thumbnailer_project worker -l info", env=env)
     manager.add_process(

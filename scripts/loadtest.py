@@ -1,38 +1,54 @@
-"""`make loadtest`: many clients upload at once against a running Thumbnailer (the `make run` stack).
+"""`make loadtest`: what one upload costs the whole product, next to bare Celery doing the same work.
+
+It starts, on free 127.0.0.1 ports and in a temporary folder, the product as `make run` does
+(a private Redis, gunicorn 2 workers x 4 threads, one `celery worker -c 2`, beat, a fresh SQLite
+database and media folder), loads it, stops it; then a bare-Celery baseline (bench/bare_celery.py:
+the same pipeline in a `celery worker -c 2` on its own Redis, no Django, database, storage or
+HTTP) with the same images, and stops that too. It prints uploads/s of both and their ratio, and
+per job: CPU ms of each process group (from /proc), database statements and writes (counted in
+the product's processes by bench/querycount.py) and Redis commands (INFO commandstats).
 
 Each client uploads its images one after another through POST /api/jobs/ and polls the job's
-status until it finishes, the way a person waits for their thumbnails before the next upload.
-Prints uploads/s, p50/p95 upload->SUCCESS latency and the error count.
+status until it finishes, the way a person waits for their thumbnails before the next upload;
+every upload must end SUCCESS. Bounded: a fixed number of uploads, a per-job and a whole-run
+deadline. Loopback only: it refuses any other host, so it can never be pointed at someone
+else's server by mistake.
 
-Bounded: a fixed number of uploads, a per-job and a whole-run deadline. Loopback only: it
-refuses any other host, so it can never be pointed at someone else's server by mistake.
-
-    .venv/bin/python scripts/loadtest.py [--clients 20] [--uploads 10] [--url http://127.0.0.1:8000]
+    .venv/bin/python scripts/loadtest.py [--clients 20] [--uploads 10]
+    .venv/bin/python scripts/loadtest.py --url http://127.0.0.1:8000   # load a running `make run` only
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import io
 import ipaddress
 import json
 import os
+import signal
 import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # run as a script: scripts, bench and the project import from here
 
 FINISHED = ("SUCCESS", "FAILURE")
 POLL_INTERVAL_SECONDS = 0.1
 REQUEST_TIMEOUT_SECONDS = 30
+IMAGE_SIZE = (1600, 1200)
 
 
 @dataclass
@@ -126,6 +142,20 @@ def encode_multipart(fields: dict[str, str], files: list[tuple[str, str, bytes, 
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
+# One kept-alive connection per client thread and server, as a browser keeps one: a new TCP
+# connection for every status poll cost the client and gunicorn more than the poll itself.
+_connections = threading.local()
+
+
+def connection_for(url: urllib.parse.SplitResult, timeout: float) -> http.client.HTTPConnection:
+    pool = _connections.__dict__.setdefault("by_server", {})
+    key = (url.hostname, url.port)
+    if key not in pool:
+        pool[key] = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout)
+    pool[key].timeout = timeout
+    return pool[key]
+
+
 def request(
     method: str,
     url: str,
@@ -135,12 +165,26 @@ def request(
     timeout: float = REQUEST_TIMEOUT_SECONDS,
 ) -> Reply:
     """One HTTP request; any status (4xx and 5xx included) comes back as a Reply."""
-    prepared = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(prepared, timeout=timeout) as response:
+    parts = urllib.parse.urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    for attempt in (1, 2):
+        connection = connection_for(parts, timeout)
+        reused = connection.sock is not None
+        try:
+            connection.request(method, target, body=body, headers=headers or {})
+            response = connection.getresponse()
             status, reply_headers, raw = response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        status, reply_headers, raw = error.code, dict(error.headers), error.read()
+            break
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            connection.close()
+            # The server closed a kept-alive connection before reading this request: send it again.
+            if not reused or attempt == 2:
+                raise
+        except BaseException:
+            connection.close()
+            raise
+    if reply_headers.get("Connection", "").lower() == "close":
+        connection.close()
     text = raw.decode("utf-8", "replace")
     try:
         parsed = json.loads(text) if "json" in reply_headers.get("Content-Type", "") else None
@@ -171,12 +215,21 @@ def make_image(client: int, number: int, size: tuple[int, int]) -> bytes:
 
     image = Image.linear_gradient("L").resize(size).convert("RGB")
     ImageDraw.Draw(image).rectangle(
-        (client * 7 % size[0], number * 11 % size[1], size[0] // 2, size[1] // 2),
+        (client * 7 % (size[0] // 2), number * 11 % (size[1] // 2), size[0] // 2, size[1] // 2),
         fill=(client * 12 % 256, number * 25 % 256, 90),
     )
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
+
+
+def make_images(
+    clients: int, uploads: int, size: tuple[int, int], *, first_client: int = 0
+) -> list[list[bytes]]:
+    return [
+        [make_image(client, number, size) for number in range(uploads)]
+        for client in range(first_client, first_client + clients)
+    ]
 
 
 def run_client(
@@ -233,15 +286,16 @@ def run_load(
     *,
     clients: int = 20,
     uploads: int = 10,
-    image_size=(1600, 1200),
+    image_size=IMAGE_SIZE,
     job_timeout: float = 60.0,
     run_timeout: float = 240.0,
+    images: list[list[bytes]] | None = None,
 ) -> LoadReport:
-    """Run `clients` concurrent clients of `uploads` uploads each; bounded by `run_timeout`."""
-    images = {
-        client: [make_image(client, number, image_size) for number in range(uploads)]
-        for client in range(clients)
-    }
+    """Run `clients` concurrent clients of `uploads` uploads each; bounded by `run_timeout`.
+
+    `images` (one list per client) replaces the generated ones, so another run can use the same.
+    """
+    images = images or make_images(clients, uploads, image_size)
     stop = threading.Event()
     started = time.monotonic()
     deadline = started + run_timeout
@@ -281,9 +335,431 @@ def require_loopback(base_url: str) -> None:
         raise SystemExit(f"loadtest: {host!r} is not this machine; only loopback addresses are allowed.")
 
 
+# --- Cost accounting: CPU from /proc, Redis commands, database statements ---------------------
+
+CLOCK_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def process_table() -> dict[int, tuple[int, int, int]]:
+    """{pid: (parent pid, CPU ticks of its own, CPU ticks of its reaped children)} of every process."""
+    table = {}
+    for stat_path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name may hold spaces and parentheses: fields are counted after the last ")".
+            fields = stat_path.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended while we looked
+        utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
+        table[int(stat_path.parent.name)] = (int(fields[1]), utime + stime, cutime + cstime)
+    return table
+
+
+@dataclass
+class ProcessGroup:
+    """Processes counted together: `pid` itself, and its children when `children` is set."""
+
+    name: str
+    pid: int
+    itself: bool = True
+    children: bool = False
+
+    def members(self, table: dict) -> set[int]:
+        pids = {self.pid} if self.itself else set()
+        if self.children:
+            pids |= {pid for pid, (parent, _, _) in table.items() if parent == self.pid}
+        return pids
+
+
+def cpu_ticks_by_group(groups: list[ProcessGroup], table: dict) -> dict[str, dict[int, int]]:
+    """Per group, the CPU ticks of each member; children that ended count under their parent's pid."""
+    ticks = {}
+    for group in groups:
+        members = {pid: table[pid][1] for pid in group.members(table) if pid in table}
+        if group.children and group.pid in table:
+            members[-group.pid] = table[group.pid][2]  # ended (reaped) children, e.g. a replaced pool process
+        ticks[group.name] = members
+    return ticks
+
+
+def cpu_ms_spent(before: dict[str, dict[int, int]], after: dict[str, dict[int, int]]) -> dict[str, float]:
+    return {
+        name: sum(ticks - before[name].get(pid, 0) for pid, ticks in members.items())
+        * 1000
+        / CLOCK_TICKS_PER_SECOND
+        for name, members in after.items()
+    }
+
+
+def redis_command_calls(url: str) -> dict[str, int]:
+    """Calls per command since the server started (INFO commandstats), without our own INFO."""
+    import redis
+
+    stats = redis.Redis.from_url(url).info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): values["calls"]
+        for name, values in stats.items()
+        if name != "cmdstat_info"
+    }
+
+
+def counted_since(before: dict, after: dict) -> dict:
+    return {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
+
+
+@dataclass
+class Costs:
+    """What one measured run cost: CPU per process group, Redis commands, database statements."""
+
+    jobs: int
+    cpu_ms: dict[str, float]
+    redis_commands: dict[str, int]
+    statements: dict[str, int] = field(default_factory=dict)
+    writes: dict[str, int] = field(default_factory=dict)
+
+    def per_job(self, value: float) -> float:
+        return value / self.jobs if self.jobs else 0.0
+
+
+class Meter:
+    """Snapshots before and after a run, for the process groups of one stack."""
+
+    def __init__(self, groups: list[ProcessGroup], *, redis_url: str, count_dir: Path | None = None):
+        self.groups = groups
+        self.redis_url = redis_url
+        self.count_dir = count_dir
+
+    def snapshot(self) -> tuple:
+        table = process_table()
+        statements = {}
+        if self.count_dir is not None:
+            from bench.querycount import read_counts
+
+            statements = read_counts(self.count_dir)
+        return cpu_ticks_by_group(self.groups, table), redis_command_calls(self.redis_url), statements, table
+
+    def costs(self, before: tuple, after: tuple, *, jobs: int) -> Costs:
+        cpu_before, redis_before, statements_before, _ = before
+        cpu_after, redis_after, statements_after, table = after
+        costs = Costs(
+            jobs=jobs,
+            cpu_ms=cpu_ms_spent(cpu_before, cpu_after),
+            redis_commands=counted_since(redis_before, redis_after),
+        )
+        for pid, (statements, writes) in statements_after.items():
+            old_statements, old_writes = statements_before.get(pid, (0, 0))
+            group = next((g.name for g in self.groups if pid in g.members(table)), "other")
+            costs.statements[group] = costs.statements.get(group, 0) + statements - old_statements
+            costs.writes[group] = costs.writes.get(group, 0) + writes - old_writes
+        return costs
+
+
+# --- Private stacks: the product as `make run` starts it, and the bare-Celery baseline ---------
+
+BIN_DIR = Path(sys.executable).parent
+
+
+class Stack:
+    """Processes started for one measurement, each in its own session, logging to the work folder."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]):
+        self.workdir = workdir
+        self.env = env
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, command: list[str]) -> subprocess.Popen:
+        with open(self.workdir / f"{name}.log", "ab") as log:
+            process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # so stop() reaches pool and gunicorn workers too
+            )
+        self.processes[name] = process
+        return process
+
+    def log(self, name: str) -> str:
+        path = self.workdir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def wait_for_log(self, name: str, text: str, *, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log(name):
+                return
+            if self.processes[name].poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} never logged {text!r}:\n{self.log(name)[-3000:]}")
+
+    def wait_for_http(self, name: str, url: str, *, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.processes[name].poll() is not None:
+                break
+            try:
+                if request("GET", url, timeout=2).status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} never answered {url}:\n{self.log(name)[-3000:]}")
+
+    def stop(self) -> None:
+        for process in reversed(self.processes.values()):
+            if process.poll() is not None:
+                continue
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+            except ProcessLookupError:
+                pass
+
+
+def start_redis(stack: Stack, name: str) -> str:
+    from thumbnailer_project import localredis
+
+    port = localredis.free_port()
+    command = [localredis.find_redis_server(), "--port", str(port), "--bind", "127.0.0.1"]
+    command += ["--dir", str(stack.workdir), "--save", "", "--appendonly", "no"]
+    process = stack.start(name, command)
+    url = f"redis://127.0.0.1:{port}/0"
+    localredis.wait_for_redis(url, process=process)
+    return url
+
+
+def counted(count_dir: Path, program: str, *arguments: str) -> list[str]:
+    """The command that runs gunicorn or celery with its database statements counted."""
+    return [
+        str(BIN_DIR / "python"),
+        str(ROOT / "bench" / "querycount.py"),
+        str(count_dir),
+        program,
+        *arguments,
+    ]
+
+
+@dataclass
+class Measured:
+    """One stack's run: the clients' report and what it cost."""
+
+    name: str
+    jobs_per_second: float
+    errors: int
+    costs: Costs
+    summary: list[str]
+
+
+def measure_product(
+    workdir: Path,
+    images: list[list[bytes]],
+    warmup: list[list[bytes]],
+    *,
+    job_timeout: float = 60.0,
+    run_timeout: float = 240.0,
+) -> Measured:
+    """Start the product as `make run` does (gunicorn 2x4, one worker -c 2, beat), load it, stop it."""
+    from scripts.devstack import WEB_OPTIONS, run_environment
+    from thumbnailer_project import localredis
+
+    workdir.mkdir()
+    count_dir = workdir / "statements"
+    count_dir.mkdir()
+    (workdir / "static").mkdir()  # the API serves no static file; an empty folder keeps WhiteNoise quiet
+    env = run_environment(os.environ, run_dir=workdir)
+    env.update(
+        DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
+        MEDIA_ROOT=str(workdir / "media"),
+        DJANGO_STATIC_ROOT=str(workdir / "static"),
+    )
+    env.pop("THUMBNAILER_TEST_DATABASE", None)
+    stack = Stack(workdir, env)
+    try:
+        env["REDIS_URL"] = start_redis(stack, "redis")
+        subprocess.run(
+            [str(BIN_DIR / "python"), str(ROOT / "manage.py"), "migrate", "--noinput", "--verbosity", "0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+        port = localredis.free_port()
+        web = stack.start(
+            "web",
+            counted(
+                count_dir,
+                "gunicorn",
+                "thumbnailer_project.wsgi",
+                *("--bind", f"127.0.0.1:{port}", *WEB_OPTIONS.split()),
+            ),
+        )
+        worker = stack.start(
+            "worker",
+            counted(count_dir, "celery", "-A", "thumbnailer_project", "worker", "-l", "info", "-c", "2"),
+        )
+        beat = stack.start(
+            "beat",
+            counted(
+                count_dir,
+                *("celery", "-A", "thumbnailer_project", "beat", "-l", "info"),
+                *("--schedule", str(workdir / "celerybeat-schedule")),
+            ),
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        require_loopback(base_url)
+        stack.wait_for_http("web", f"{base_url}/healthz/")
+        stack.wait_for_log("worker", "ready.")
+        stack.wait_for_log("beat", "beat: Starting...")
+        meter = Meter(
+            [
+                ProcessGroup("gunicorn", web.pid, children=True),
+                ProcessGroup("worker main", worker.pid),
+                ProcessGroup("worker pool", worker.pid, itself=False, children=True),
+                ProcessGroup("beat", beat.pid),
+                ProcessGroup("redis", stack.processes["redis"].pid),
+                ProcessGroup("load client", os.getpid()),
+            ],
+            redis_url=env["REDIS_URL"],
+            count_dir=count_dir,
+        )
+        run_load(base_url, clients=len(warmup), uploads=len(warmup[0]), images=warmup, job_timeout=60)
+        before = meter.snapshot()
+        report = run_load(
+            base_url,
+            clients=len(images),
+            uploads=len(images[0]),
+            images=images,
+            job_timeout=job_timeout,
+            run_timeout=run_timeout,
+        )
+        after = meter.snapshot()
+        for record in [record for record in report.records if record.error][:10]:
+            print(f"  client {record.client} upload {record.number}: {record.error}", file=sys.stderr)
+        return Measured(
+            name="full stack",
+            jobs_per_second=report.uploads_per_second,
+            errors=report.errors + report.server_errors,
+            costs=meter.costs(before, after, jobs=len(report.succeeded)),
+            summary=report.summary_lines(),
+        )
+    finally:
+        stack.stop()
+
+
+def measure_bare_celery(
+    workdir: Path,
+    images: list[list[bytes]],
+    warmup: list[list[bytes]],
+    *,
+    job_timeout: float = 60.0,
+    run_timeout: float = 240.0,
+) -> Measured:
+    """Start a private Redis and the bare-Celery worker (-c 2), send the same images, stop them."""
+    from bench import bare_celery
+
+    workdir.mkdir()
+    paths = write_images(workdir / "images", images)
+    warmup_paths = write_images(workdir / "warmup", warmup)
+    stack = Stack(workdir, dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        redis_url = start_redis(stack, "redis")
+        stack.env["BARE_CELERY_REDIS_URL"] = redis_url
+        bare_celery.app.conf.update(broker_url=redis_url, result_backend=redis_url)
+        worker = stack.start(
+            "worker",
+            [str(BIN_DIR / "celery"), "-A", "bench.bare_celery", "worker", "-l", "info", "-c", "2"],
+        )
+        stack.wait_for_log("worker", "ready.")
+        meter = Meter(
+            [
+                ProcessGroup("worker main", worker.pid),
+                ProcessGroup("worker pool", worker.pid, itself=False, children=True),
+                ProcessGroup("redis", stack.processes["redis"].pid),
+                ProcessGroup("load client", os.getpid()),
+            ],
+            redis_url=redis_url,
+        )
+        bare_celery.run_bare_load(warmup_paths)
+        before = meter.snapshot()
+        report = bare_celery.run_bare_load(paths, job_timeout=job_timeout, run_timeout=run_timeout)
+        after = meter.snapshot()
+        for record in [record for record in report.records if record.error][:10]:
+            print(f"  bare client {record.client} job {record.number}: {record.error}", file=sys.stderr)
+        return Measured(
+            name="bare Celery",
+            jobs_per_second=report.jobs_per_second,
+            errors=report.errors,
+            costs=meter.costs(before, after, jobs=len(report.succeeded)),
+            summary=[
+                f"jobs: {len(report.records)}, succeeded: {len(report.succeeded)}, "
+                f"wall time: {report.wall_seconds:.1f} s, jobs/s: {report.jobs_per_second:.2f}"
+            ],
+        )
+    finally:
+        bare_celery.app.close()
+        stack.stop()
+
+
+def write_images(folder: Path, images: list[list[bytes]]) -> list[list[Path]]:
+    folder.mkdir()
+    paths = []
+    for client, datas in enumerate(images):
+        paths.append([])
+        for number, data in enumerate(datas):
+            path = folder / f"client{client}-{number}.jpg"
+            path.write_bytes(data)
+            paths[-1].append(path)
+    return paths
+
+
+GROUPS = ["gunicorn", "worker main", "worker pool", "beat", "redis", "load client"]
+
+
+def cost_table(full: Measured, bare: Measured) -> list[str]:
+    """The comparison as a Markdown table (bench/README.md keeps one)."""
+    ratio = full.jobs_per_second / bare.jobs_per_second if bare.jobs_per_second else 0.0
+
+    def cell(measured: Measured, value: float | None, digits: int = 1) -> str:
+        return "–" if value is None else f"{measured.costs.per_job(value):.{digits}f}"
+
+    rows = [
+        "| per job | full stack | bare Celery |",
+        "|---|---:|---:|",
+        f"| uploads/s (ratio {ratio:.2f}) | {full.jobs_per_second:.1f} | {bare.jobs_per_second:.1f} |",
+    ]
+    for group in GROUPS:
+        rows.append(
+            f"| CPU ms, {group} | {cell(full, full.costs.cpu_ms.get(group))} "
+            f"| {cell(bare, bare.costs.cpu_ms.get(group))} |"
+        )
+    rows.append(
+        f"| CPU ms, total | {cell(full, sum(full.costs.cpu_ms.values()))} "
+        f"| {cell(bare, sum(bare.costs.cpu_ms.values()))} |"
+    )
+    for group in ["gunicorn", "worker pool", "beat", "other"]:
+        if group in full.costs.statements:
+            rows.append(
+                f"| DB statements (writes), {group} | {cell(full, full.costs.statements[group], 2)} "
+                f"({cell(full, full.costs.writes[group], 2)}) | – |"
+            )
+    rows.append(
+        f"| Redis commands | {cell(full, sum(full.costs.redis_commands.values()))} "
+        f"| {cell(bare, sum(bare.costs.redis_commands.values()))} |"
+    )
+    return rows
+
+
+def top_commands(measured: Measured, count: int = 8) -> str:
+    ranked = sorted(measured.costs.redis_commands.items(), key=lambda item: -item[1])[:count]
+    return ", ".join(f"{name} {measured.costs.per_job(calls):.1f}" for name, calls in ranked)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}")
+    parser.add_argument("--url", help="load a stack that is already running instead (no baseline, no costs)")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--uploads", type=int, default=10, help="uploads per client")
     parser.add_argument("--job-timeout", type=float, default=60.0, help="seconds one job may take")
@@ -292,7 +768,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (1 <= args.clients <= 200 and 1 <= args.uploads <= 1000):
         parser.error("--clients must be 1-200 and --uploads 1-1000")
+    if args.url:
+        return load_running_stack(args)
 
+    images = make_images(args.clients, args.uploads, IMAGE_SIZE)
+    warmup = make_images(2, 2, IMAGE_SIZE, first_client=args.clients)
+    print(
+        f"loadtest: {args.clients} clients x {args.uploads} uploads of {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]} JPEGs"
+    )
+    timeouts = {"job_timeout": args.job_timeout, "run_timeout": args.run_timeout}
+    with tempfile.TemporaryDirectory(prefix="thumbnailer-loadtest-") as workdir:
+        full = measure_product(Path(workdir) / "full", images, warmup, **timeouts)
+        print("full stack (gunicorn 2x4, worker -c 2, beat, Redis, SQLite):")
+        print("\n".join(f"  {line}" for line in full.summary), flush=True)
+        bare = measure_bare_celery(Path(workdir) / "bare", images, warmup, **timeouts)
+        print("bare Celery (worker -c 2, Redis; same pipeline, no Django, database, storage or HTTP):")
+        print("\n".join(f"  {line}" for line in bare.summary))
+    print()
+    print("\n".join(cost_table(full, bare)))
+    print()
+    print(f"Redis commands per job, full stack: {top_commands(full)}")
+    print(f"Redis commands per job, bare Celery: {top_commands(bare)}")
+    return 0 if full.errors == 0 and bare.errors == 0 else 1
+
+
+def load_running_stack(args) -> int:
+    """The load alone, against a stack someone started (`make run`)."""
     base_url = args.url.rstrip("/")
     require_loopback(base_url)
     try:

@@ -24,9 +24,14 @@ def jobs_recent(*, owner_key: str) -> list[Job]:
 
 
 def job_progress(*, job: Job) -> dict:
-    """Progress of a running job, from the task's PROGRESS state in the result backend."""
+    """Progress of a running job, from the task's PROGRESS state in the result backend.
+
+    The task reports progress between sizes only, so a one-size job has none to ask for.
+    """
     total = len(job.sizes) or 1
     progress = {"current": 0, "total": total, "percent": 0}
+    if total == 1:
+        return progress
     try:
         result = AsyncResult(str(job.id))
         if result.state == "PROGRESS" and isinstance(result.info, dict):

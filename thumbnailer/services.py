@@ -19,7 +19,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import DateTimeField, F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -305,15 +306,14 @@ def job_claim(*, job_id) -> Job | None:
         status=Job.Status.STARTED,
         deliveries=F("deliveries") + 1,
         lease_expires_at=now + timedelta(seconds=_lease_seconds()),
+        # The first claim sets started_at in the same write; a redelivery keeps it.
+        started_at=Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
     )
     job = Job.objects.filter(id=job_id).first()
     if job is None or job.is_finished or job.expired_at:
         return None
     if not claimed:
         raise JobBusy(retry_in=max(1.0, (job.lease_expires_at - now).total_seconds()))
-    if job.started_at is None:
-        job.started_at = now
-        Job.objects.filter(id=job_id, started_at__isnull=True).update(started_at=now)
     return job
 
 

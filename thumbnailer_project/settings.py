@@ -235,8 +235,11 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_RESULT_EXPIRES = timedelta(days=1)
 # A pool child that has grown past this (KiB) is replaced after its current task.
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("THUMBNAILER_WORKER_MAX_MEMORY_KIB", 512_000)
-CELERY_WORKER_SEND_TASK_EVENTS = True
-CELERY_TASK_SEND_SENT_EVENT = True
+# No task events by default: each is a Redis PUBLISH from the web process or the worker for
+# every job (4 a job), whether anyone listens or not. Flower turns worker events on when it
+# starts (its enable_events default), which is the one time they are wanted.
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TASK_SEND_SENT_EVENT = False
 
 # Beat schedule. Intervals come from the environment so tests and operators can change them
 # without editing code; the names without the THUMBNAILER_ prefix are the earlier ones.

@@ -2,7 +2,8 @@
 
 The same client code as `make loadtest` (scripts/loadtest.py) drives a private stack: every
 upload must be accepted and finish SUCCESS, nothing may answer 5xx, and no two jobs may
-share a file even though every client names its file the same.
+share a file even though every client names its file the same. The measurements of
+`make loadtest` (the product as `make run` starts it, and the bare-Celery baseline) run small.
 """
 
 import hashlib
@@ -10,7 +11,7 @@ import hashlib
 import pytest
 from django.core.files.storage import default_storage
 
-from scripts.loadtest import run_load
+from scripts.loadtest import make_images, measure_bare_celery, measure_product, run_load
 from thumbnailer.models import Job
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -60,3 +61,41 @@ def test_twenty_clients_uploading_ten_images_each_all_succeed(private_stack):
     for record in report.records:
         with default_storage.open(jobs[record.task_id].original_path) as stored:
             assert hashlib.sha256(stored.read()).hexdigest() == record.sha256, "a job holds another's image"
+
+
+SMALL_IMAGE = (800, 600)
+
+
+def test_make_loadtest_measures_the_product_as_make_run_starts_it(tmp_path):
+    """The product's own stack takes every upload; CPU, statements and Redis commands are counted per job."""
+    measured = measure_product(
+        tmp_path / "full", make_images(2, 3, SMALL_IMAGE), make_images(1, 1, SMALL_IMAGE, first_client=2)
+    )
+
+    assert (measured.errors, measured.costs.jobs) == (0, 6)
+    assert set(measured.costs.cpu_ms) == {
+        "gunicorn",
+        "worker main",
+        "worker pool",
+        "beat",
+        "redis",
+        "load client",
+    }
+    assert measured.costs.cpu_ms["gunicorn"] > 0
+    assert measured.costs.cpu_ms["worker pool"] > 0
+    assert measured.costs.statements["gunicorn"] > 0
+    assert measured.costs.writes["worker pool"] > 0
+    assert measured.costs.redis_commands["lpush"] == 6  # one message per job
+
+
+def test_make_loadtest_measures_the_bare_celery_baseline(tmp_path):
+    """The baseline runs the same pipeline in a bare Celery worker; every result is checked and costed."""
+    measured = measure_bare_celery(
+        tmp_path / "bare", make_images(2, 3, SMALL_IMAGE), make_images(1, 1, SMALL_IMAGE, first_client=2)
+    )
+
+    assert (measured.errors, measured.costs.jobs) == (0, 6)
+    assert set(measured.costs.cpu_ms) == {"worker main", "worker pool", "redis", "load client"}
+    assert measured.costs.cpu_ms["worker pool"] > 0
+    assert measured.costs.statements == {}
+    assert measured.costs.redis_commands["lpush"] == 6

@@ -5,8 +5,15 @@ from .models import Job, Summary
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ["client_name", "status", "original_format", "created_at", "processing_ms"]
-    list_filter = ["status", "original_format"]
+    list_display = [
+        "client_name",
+        "status",
+        "original_format",
+        "created_at",
+        "processing_ms",
+        "webhook_status",
+    ]
+    list_filter = ["status", "original_format", "webhook_status"]
     search_fields = ["id", "client_name"]
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in Job._meta.fields]

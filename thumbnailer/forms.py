@@ -7,7 +7,7 @@ guess the reason from the field's name.
 from django import forms
 from django.conf import settings
 
-from . import naming
+from . import naming, webhooks
 
 MISSING_FILE_MESSAGE = "Send the image in the multipart field 'image_file'."
 
@@ -101,6 +101,22 @@ class ApiJobForm(forms.Form):
         allow_empty_file=True,
     )
     sizes = forms.CharField(required=False)
+    callback_url = forms.CharField(required=False, strip=True)
+
+    def clean_callback_url(self) -> str:
+        url = self.cleaned_data["callback_url"]
+        if not url:
+            return ""
+        if not settings.THUMBNAILER_WEBHOOK_SECRET:
+            raise forms.ValidationError(
+                "This server has no webhook secret configured, so it sends no webhooks.",
+                code="invalid_callback_url",
+            )
+        try:
+            webhooks.check_callback_url(url, allow_private=settings.THUMBNAILER_WEBHOOK_ALLOW_PRIVATE)
+        except webhooks.CallbackRefused as refused:
+            raise forms.ValidationError(str(refused), code="invalid_callback_url") from refused
+        return url
 
     def clean_sizes(self) -> list[tuple[int, int]]:
         text = self.cleaned_data["sizes"]

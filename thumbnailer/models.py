@@ -17,6 +17,12 @@ class Job(models.Model):
 
     FINISHED = (Status.SUCCESS, Status.FAILURE)
 
+    class WebhookStatus(models.TextChoices):
+        NONE = "", "No webhook"
+        PENDING = "pending", "Not delivered yet"
+        DELIVERED = "delivered", "Delivered"
+        GIVEN_UP = "given_up", "Given up"
+
     # The job id is also the Celery task id and the storage folder name.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # The visitor's session key, so the page can list "your recent jobs" and delete them.
@@ -46,6 +52,12 @@ class Job(models.Model):
         related_name="repeats",
         help_text="The earlier job whose result this one copied, without a worker.",
     )
+
+    # Where to POST the status JSON when the job ends (a public http(s) URL, checked at upload).
+    callback_url = models.URLField(max_length=2000, blank=True)
+    webhook_status = models.CharField(max_length=10, choices=WebhookStatus.choices, blank=True, default="")
+    webhook_attempts = models.PositiveSmallIntegerField(default=0)
+    webhook_last_error = models.CharField(max_length=300, blank=True)
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     # Each claim by a worker counts; a job whose worker keeps dying fails instead of looping.

@@ -8,6 +8,7 @@ import functools
 import hashlib
 import hmac
 import io
+import json
 import logging
 import secrets
 import tempfile
@@ -24,12 +25,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
-from . import imaging, naming, storage_io
+from . import imaging, naming, selectors, storage_io, webhooks
 from .models import Job
 
 logger = logging.getLogger(__name__)
 
 MAKE_THUMBNAILS = "thumbnailer.tasks.make_thumbnails"
+DELIVER_WEBHOOK = "thumbnailer.tasks.deliver_webhook"
 
 
 class QueueUnavailable(Exception):
@@ -59,7 +61,12 @@ QUEUE_UNAVAILABLE_MESSAGE = (
 
 
 def upload_accept(
-    *, upload: UploadedFile, sha256: str | None, boxes: list[tuple[int, int]], owner_key: str
+    *,
+    upload: UploadedFile,
+    sha256: str | None,
+    boxes: list[tuple[int, int]],
+    owner_key: str,
+    callback_url: str = "",
 ) -> Job:
     """Check one uploaded file from its header, store it and queue its job; raise UploadRefused if not.
 
@@ -68,7 +75,14 @@ def upload_accept(
     """
     try:
         header = upload_inspect(upload=upload)
-        return job_submit(upload=upload, sha256=sha256 or "", header=header, boxes=boxes, owner_key=owner_key)
+        return job_submit(
+            upload=upload,
+            sha256=sha256 or "",
+            header=header,
+            boxes=boxes,
+            owner_key=owner_key,
+            callback_url=callback_url,
+        )
     except imaging.ImageRejected as rejected:
         raise UploadRefused(rejected.code, rejected.message) from rejected
     except QueueUnavailable as unavailable:
@@ -93,12 +107,20 @@ def job_submit(
     boxes: list[tuple[int, int]],
     owner_key: str,
     sha256: str = "",
+    callback_url: str = "",
 ) -> Job:
     """Store an inspected upload and record its job; answer it from an equal finished job, or queue it.
 
     Raises QueueUnavailable if the broker is down (and then keeps nothing).
     """
-    job = job_create(upload=upload, header=header, boxes=boxes, owner_key=owner_key, sha256=sha256)
+    job = job_create(
+        upload=upload,
+        header=header,
+        boxes=boxes,
+        owner_key=owner_key,
+        sha256=sha256,
+        callback_url=callback_url,
+    )
     if job_copy_result(job=job, original=upload):
         return job
     # The row is committed by now (autocommit; no request-wide transaction), so a worker
@@ -120,6 +142,7 @@ def job_create(
     boxes: list[tuple[int, int]],
     owner_key: str,
     sha256: str = "",
+    callback_url: str = "",
 ) -> Job:
     """Store the original under jobs/<job-id>/ and create its PENDING Job row.
 
@@ -139,6 +162,8 @@ def job_create(
         sha256=sha256,
         options_key=options_key(boxes=boxes),
         delete_token_sha256=token_hash(delete_token),
+        callback_url=callback_url,
+        webhook_status=Job.WebhookStatus.PENDING if callback_url else Job.WebhookStatus.NONE,
     )
     job.delete_token = delete_token
     job.original_path = storage_io.job_file_path(
@@ -242,6 +267,7 @@ def job_copy_result(*, job: Job, original: File) -> bool:
         **stored,
     )
     job.refresh_from_db()
+    webhook_queue(job_id=job.id, callback_url=job.callback_url)
     return True
 
 
@@ -356,49 +382,39 @@ def job_process(*, job_id, on_progress=None) -> None:
         original_name=job.original_path.rsplit("/", 1)[-1],
         thumbnail_name=functools.partial(naming.thumbnail_name, job.stem),
     )
-    thumbnails = []
-    for thumbnail in package.thumbnails:
-        path = storage_io.job_file_path(job.id, thumbnail.name)
-        size = storage_io.write_exact(path, thumbnail.data)
-        thumbnails.append(
-            {
-                "size": naming.format_box(thumbnail.box),
-                "path": path,
-                "width": thumbnail.width,
-                "height": thumbnail.height,
-                "format": thumbnail.format,
-                "bytes": size,
-            }
-        )
-
-    archive_path = storage_io.job_file_path(job.id, naming.archive_name(job.stem))
-    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as archive:
-        package.write_archive(archive)
-        archive.seek(0)
-        archive_bytes = storage_io.write_exact(archive_path, File(archive, name=archive_path))
-
-    Job.objects.filter(id=job.id, status=Job.Status.STARTED).update(
+    stored = package_store(job=job, package=package)
+    recorded = Job.objects.filter(id=job.id, status=Job.Status.STARTED, expired_at__isnull=True).update(
         status=Job.Status.SUCCESS,
-        thumbnails=thumbnails,
-        archive_path=archive_path,
-        archive_bytes=archive_bytes,
         finished_at=timezone.now(),
         processing_ms=round((time.monotonic() - started) * 1000),
         lease_expires_at=None,
         error_code="",
         error_message="",
+        **stored,
     )
+    if recorded:
+        webhook_queue(job_id=job.id, callback_url=job.callback_url)
+    elif Job.objects.filter(id=job.id, expired_at__isnull=False).exists():
+        # Deleted by its uploader while it was being made: take back what was just written.
+        storage_io.delete_folder(storage_io.job_folder(job.id))
 
 
 def job_fail(*, job_id, code: str, message: str) -> None:
     """Record a final FAILURE with a readable reason (unless the job already finished)."""
-    Job.objects.filter(id=job_id).exclude(status=Job.Status.SUCCESS).update(
-        status=Job.Status.FAILURE,
-        error_code=code,
-        error_message=message[:300],
-        finished_at=timezone.now(),
-        lease_expires_at=None,
+    failed = (
+        Job.objects.filter(id=job_id)
+        .exclude(status=Job.Status.SUCCESS)
+        .update(
+            status=Job.Status.FAILURE,
+            error_code=code,
+            error_message=message[:300],
+            finished_at=timezone.now(),
+            lease_expires_at=None,
+        )
     )
+    if failed:
+        callback_url = Job.objects.filter(id=job_id).values_list("callback_url", flat=True).first()
+        webhook_queue(job_id=job_id, callback_url=callback_url or "")
 
 
 def job_mark_retry(*, job_id) -> None:
@@ -457,3 +473,52 @@ def jobs_purge_expired(*, batch_size: int = 200) -> int:
     if purged:
         logger.info("purged the files of %d expired job(s)", purged)
     return purged
+
+
+def webhook_queue(*, job_id, callback_url: str) -> None:
+    """Queue the webhook of a job that just ended, if it has a callback URL; no one waits on it."""
+    if not callback_url:
+        return
+    try:
+        current_app.send_task(DELIVER_WEBHOOK, args=[str(job_id)], ignore_result=True)
+    except (BrokerError, OSError) as error:
+        logger.warning("job %s: webhook not queued, the broker is unavailable: %s", job_id, error)
+        Job.objects.filter(id=job_id).update(webhook_last_error=f"not queued: {error}"[:300])
+
+
+def webhook_deliver(*, job_id) -> bool | None:
+    """POST a finished job's status JSON to its callback URL once; None when there is nothing to send.
+
+    True when the receiver answered 2xx, False for any other answer or none (the task retries).
+    """
+    job = Job.objects.filter(id=job_id).first()
+    if job is None or job.webhook_status != Job.WebhookStatus.PENDING or not job.is_finished:
+        return None
+    if job.expired_at:
+        Job.objects.filter(id=job_id).update(
+            webhook_status=Job.WebhookStatus.GIVEN_UP,
+            webhook_last_error="The job was deleted before delivery.",
+        )
+        return None
+    body = json.dumps(selectors.job_status_payload(job=job)).encode()
+    delivery = webhooks.deliver(
+        job.callback_url,
+        body,
+        secret=settings.THUMBNAILER_WEBHOOK_SECRET,
+        allow_private=settings.THUMBNAILER_WEBHOOK_ALLOW_PRIVATE,
+        timeout=settings.THUMBNAILER_WEBHOOK_TIMEOUT_SECONDS,
+    )
+    outcome = f"HTTP {delivery.status}" if delivery.status is not None else delivery.error
+    Job.objects.filter(id=job_id).update(
+        webhook_attempts=F("webhook_attempts") + 1,
+        webhook_last_error="" if delivery.delivered else outcome[:300],
+        webhook_status=Job.WebhookStatus.DELIVERED if delivery.delivered else Job.WebhookStatus.PENDING,
+    )
+    return delivery.delivered
+
+
+def webhook_give_up(*, job_id) -> None:
+    """Record that the receiver never took the webhook; the job's own result is untouched."""
+    Job.objects.filter(id=job_id, webhook_status=Job.WebhookStatus.PENDING).update(
+        webhook_status=Job.WebhookStatus.GIVEN_UP
+    )

@@ -10,6 +10,7 @@ from billiard.exceptions import TimeLimitExceeded
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
 from django.db import DatabaseError
 
 from . import reports, services
@@ -100,3 +101,31 @@ def purge_expired() -> int:
 def requeue_stale_jobs() -> int:
     """Re-send jobs that the broker may have lost."""
     return services.jobs_requeue_stale()
+
+
+def webhook_retry_countdown(retries: int) -> int | None:
+    """Seconds before webhook try retries + 2, or None once THUMBNAILER_WEBHOOK_GIVE_UP_AFTER_SECONDS is spent.
+
+    Base, twice that, four times ... capped at 120 s: under the broker's visibility timeout,
+    so a retry waiting in a worker is never handed to another one as well.
+    """
+
+    def delay(attempt: int) -> int:
+        return min(120, settings.THUMBNAILER_WEBHOOK_RETRY_BASE_SECONDS * 2**attempt)
+
+    waited = sum(delay(attempt) for attempt in range(retries))
+    if waited + delay(retries) > settings.THUMBNAILER_WEBHOOK_GIVE_UP_AFTER_SECONDS:
+        return None
+    return delay(retries)
+
+
+@shared_task(bind=True, name="thumbnailer.tasks.deliver_webhook", max_retries=None)
+def deliver_webhook(self, job_id: str) -> None:
+    """POST a finished job's status JSON to its callback URL; retry with backoff for about an hour."""
+    if services.webhook_deliver(job_id=job_id) is not False:
+        return
+    countdown = webhook_retry_countdown(self.request.retries)
+    if countdown is None:
+        services.webhook_give_up(job_id=job_id)
+        return
+    raise self.retry(countdown=countdown)

@@ -206,7 +206,11 @@ def api_jobs(request):
     try:
         upload = form.cleaned_data["image_file"]
         job = services.upload_accept(
-            upload=upload, sha256=watch.sha256_of(upload), boxes=form.cleaned_data["sizes"], owner_key=""
+            upload=upload,
+            sha256=watch.sha256_of(upload),
+            boxes=form.cleaned_data["sizes"],
+            owner_key="",
+            callback_url=form.cleaned_data["callback_url"],
         )
     except services.UploadRefused as refusal:
         return refusal_json(refusal)

@@ -107,7 +107,9 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self._server_hostname)
 
 
-def deliver(url: str, body: bytes, *, secret: str, allow_private: bool) -> Delivery:
+def deliver(
+    url: str, body: bytes, *, secret: str, allow_private: bool, timeout: float = TIMEOUT_SECONDS
+) -> Delivery:
     """POST body (JSON) to url once, connecting only to an address that passed the check."""
     try:
         scheme, host, port, path = parse_callback_url(url)
@@ -123,9 +125,9 @@ def deliver(url: str, body: bytes, *, secret: str, allow_private: bool) -> Deliv
     last_error = ""
     for address in addresses:
         if scheme == "https":
-            connection = _PinnedHTTPSConnection(address, port, server_hostname=host, timeout=TIMEOUT_SECONDS)
+            connection = _PinnedHTTPSConnection(address, port, server_hostname=host, timeout=timeout)
         else:
-            connection = http.client.HTTPConnection(address, port, timeout=TIMEOUT_SECONDS)
+            connection = http.client.HTTPConnection(address, port, timeout=timeout)
         try:
             connection.request("POST", path, body=body, headers=headers)
             response = connection.getresponse()

@@ -187,6 +187,21 @@ THUMBNAILER_LEASE_MARGIN_SECONDS = env_int("THUMBNAILER_LEASE_MARGIN_SECONDS", 1
 # A message delivered this many times without finishing fails the job (an input that kills workers).
 THUMBNAILER_MAX_DELIVERIES = env_int("THUMBNAILER_MAX_DELIVERIES", 3)
 
+# --- Webhooks: a job's status JSON POSTed to its callback_url when it ends ---
+# The HMAC-SHA256 key of X-Thumbnailer-Signature, shared with the receivers. Without one,
+# callback URLs are refused: an unsigned webhook would be anyone's to forge.
+THUMBNAILER_WEBHOOK_SECRET = env_str("THUMBNAILER_WEBHOOK_SECRET", "")
+# Callback URLs on loopback or private addresses are refused (SSRF) unless this is on: for
+# tests, and for deployments whose receivers live on the same private network.
+THUMBNAILER_WEBHOOK_ALLOW_PRIVATE = env_bool("THUMBNAILER_WEBHOOK_ALLOW_PRIVATE", False)
+# A receiver that does not answer within this many seconds counts as a failed delivery.
+THUMBNAILER_WEBHOOK_TIMEOUT_SECONDS = env_int("THUMBNAILER_WEBHOOK_TIMEOUT_SECONDS", 10)
+# Failed deliveries are retried after 15, 30, 60, then every 120 s (kept under the broker's
+# visibility timeout, so a waiting retry is never delivered twice) until this many seconds
+# have passed since the first try; then the webhook is recorded as given up.
+THUMBNAILER_WEBHOOK_RETRY_BASE_SECONDS = env_int("THUMBNAILER_WEBHOOK_RETRY_BASE_SECONDS", 15)
+THUMBNAILER_WEBHOOK_GIVE_UP_AFTER_SECONDS = env_int("THUMBNAILER_WEBHOOK_GIVE_UP_AFTER_SECONDS", 3600)
+
 # A body refused from its declared size is still read (and dropped) up to this many bytes,
 # so the client gets to read the 413 instead of a broken pipe; past it, the connection closes.
 THUMBNAILER_DISCARD_BODY_BYTES = env_int("THUMBNAILER_DISCARD_BODY_BYTES", 128 * 1024 * 1024)

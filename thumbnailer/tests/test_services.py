@@ -284,3 +284,18 @@ def test_a_repeat_whose_earlier_files_just_vanished_is_made_by_a_worker(parked_j
 
     assert (job.status, job.repeat_of_id) == (Job.Status.PENDING, None)
     assert job.sent_at is not None
+
+
+def test_a_job_deleted_while_its_thumbnails_are_made_keeps_no_file_and_no_result():
+    job = create_job(boxes=[(128, 128), (64, 64)])
+
+    def delete_after_first_size(done, total):
+        if done == 1:
+            services.job_delete(job_id=job.id)
+
+    services.job_process(job_id=job.id, on_progress=delete_after_first_size)
+
+    job.refresh_from_db()
+    assert (job.status, job.thumbnails, job.archive_path) == (Job.Status.STARTED, [], "")
+    assert job.deleted_at is not None
+    assert not default_storage.exists(f"jobs/{job.id}")

@@ -107,3 +107,17 @@ def test_beat_tasks_run_in_the_worker(celery_worker_process, settings):
     assert requeued == 0
     assert digest["jobs_created"] == 0
     celery_worker_process.wait_for_log("Daily digest: 0 of 0 jobs done", timeout=10)
+
+
+def test_webhook_retries_back_off_under_the_visibility_timeout_and_stop_after_about_an_hour(settings):
+    from thumbnailer.tasks import webhook_retry_countdown
+
+    settings.THUMBNAILER_WEBHOOK_RETRY_BASE_SECONDS = 15
+    settings.THUMBNAILER_WEBHOOK_GIVE_UP_AFTER_SECONDS = 3600
+    countdowns = []
+    while (countdown := webhook_retry_countdown(len(countdowns))) is not None and len(countdowns) < 100:
+        countdowns.append(countdown)
+
+    assert countdowns[:5] == [15, 30, 60, 120, 120]
+    assert max(countdowns) < settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    assert 3400 <= sum(countdowns) <= 3600

@@ -402,3 +402,66 @@ def test_a_delete_without_token_or_csrf_gets_the_same_403_whether_the_job_exists
         (403, "csrf_failed")
     ] * 2
     assert Job.objects.get().deleted_at is None
+
+
+# --- callback_url: checked at the door ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        (
+            "http://127.0.0.1:9/hook",
+            "The callback URL points at a private, loopback or link-local address, which is not allowed.",
+        ),
+        (
+            "http://169.254.169.254/latest/",
+            "The callback URL points at a private, loopback or link-local address, which is not allowed.",
+        ),
+        ("file:///etc/passwd", "The callback URL must be an http:// or https:// URL with a host."),
+        ("https://user:pw@example.com/", "The callback URL must not carry a user name or password."),
+    ],
+)
+def test_a_refused_callback_url_is_400_and_nothing_is_kept(client, settings, url, message):
+    settings.THUMBNAILER_WEBHOOK_SECRET = "s3cret"
+    response = client.post(
+        "/api/jobs/", {"image_file": images.upload("a.jpg", images.jpeg_bytes()), "callback_url": url}
+    )
+
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": {"code": "invalid_callback_url", "message": message}},
+    )
+    assert (Job.objects.count(), stored_files()) == (0, [])
+
+
+def test_without_a_webhook_secret_callbacks_are_refused(client, settings):
+    settings.THUMBNAILER_WEBHOOK_SECRET = ""
+    response = client.post(
+        "/api/jobs/",
+        {
+            "image_file": images.upload("a.jpg", images.jpeg_bytes()),
+            "callback_url": "https://example.com/hook",
+        },
+    )
+
+    assert response.json()["error"] == {
+        "code": "invalid_callback_url",
+        "message": "This server has no webhook secret configured, so it sends no webhooks.",
+    }
+
+
+def test_an_accepted_callback_url_is_kept_on_the_job(client, settings):
+    settings.THUMBNAILER_WEBHOOK_SECRET = "s3cret"
+    settings.THUMBNAILER_WEBHOOK_ALLOW_PRIVATE = True
+    response = client.post(
+        "/api/jobs/",
+        {
+            "image_file": images.upload("a.jpg", images.jpeg_bytes()),
+            "callback_url": "http://127.0.0.1:9/hook",
+        },
+    )
+
+    assert response.status_code == 202
+    job = Job.objects.get()
+    assert (job.callback_url, job.webhook_status) == ("http://127.0.0.1:9/hook", "pending")

@@ -10,6 +10,11 @@ import threading
 import pytest
 
 from thumbnailer import webhooks
+from thumbnailer.models import Job
+
+from .support import images
+from .support.http import encode_multipart, get_status, request
+from .support.polling import wait_until
 
 SECRET = "webhook-test-secret"
 
@@ -171,3 +176,59 @@ def test_a_name_with_one_private_answer_among_public_ones_is_refused(monkeypatch
 
     with pytest.raises(webhooks.CallbackRefused):
         webhooks.allowed_addresses("mixed.example.com", 80, allow_private=False)
+
+
+# --- Through the real stack: gunicorn, a Celery worker, the receiver on loopback --------------
+
+WEBHOOK_ENV = {
+    "THUMBNAILER_WEBHOOK_SECRET": SECRET,
+    "THUMBNAILER_WEBHOOK_ALLOW_PRIVATE": "1",
+    "THUMBNAILER_WEBHOOK_RETRY_BASE_SECONDS": "1",
+    "THUMBNAILER_WEBHOOK_GIVE_UP_AFTER_SECONDS": "3",  # tries after 0, 1 and 3 s, then gives up
+}
+
+
+def upload_with_callback(web_url: str, callback_url: str) -> str:
+    body, content_type = encode_multipart(
+        [("hooked.jpg", images.jpeg_bytes((800, 600)))],
+        {"callback_url": callback_url},
+        content_type="image/jpeg",
+    )
+    accepted = request("POST", f"{web_url}/api/jobs/", body=body, headers={"Content-Type": content_type})
+    assert accepted.status == 202, accepted.text
+    return accepted.json["task_id"]
+
+
+@pytest.mark.slow
+def test_a_receiver_failing_twice_gets_the_signed_status_on_the_third_try(private_stack):
+    web, _ = private_stack.web(**WEBHOOK_ENV), private_stack.worker(**WEBHOOK_ENV)
+    with Receiver([500, 503, 200]) as receiver:
+        task_id = upload_with_callback(web.url, receiver.url)
+        wait_until(
+            lambda: Job.objects.get(id=task_id).webhook_status == "delivered", timeout=30, message="delivery"
+        )
+
+    job = Job.objects.get(id=task_id)
+    assert (job.status, job.webhook_attempts, job.webhook_last_error) == ("SUCCESS", 3, "")
+    bodies = [request["body"] for request in receiver.received]
+    assert len(bodies) == 3 and len(set(bodies)) == 1
+    status = json.loads(bodies[-1])
+    assert (status["task_id"], status["task_status"]) == (task_id, "SUCCESS")
+    assert status["results"]["archive_path"] == f"/media/jobs/{task_id}/hooked.zip"
+    signature = receiver.received[-1]["headers"][webhooks.SIGNATURE_HEADER]
+    assert signature == webhooks.sign(bodies[-1], secret=SECRET)
+
+
+@pytest.mark.slow
+def test_a_receiver_that_never_takes_it_is_given_up_and_the_job_is_untouched(private_stack):
+    web, _ = private_stack.web(**WEBHOOK_ENV), private_stack.worker(**WEBHOOK_ENV)
+    with Receiver([500] * 10) as receiver:
+        task_id = upload_with_callback(web.url, receiver.url)
+        wait_until(
+            lambda: Job.objects.get(id=task_id).webhook_status == "given_up", timeout=30, message="give-up"
+        )
+
+    job = Job.objects.get(id=task_id)
+    assert (job.status, job.webhook_attempts, job.webhook_last_error) == ("SUCCESS", 3, "HTTP 500")
+    assert len(receiver.received) == 3
+    assert get_status(web.url, task_id).json["task_status"] == "SUCCESS"

@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/jobs/", views.api_jobs, name="api_jobs"),
     # str, not uuid: a malformed id must get the JSON 404, not Django's HTML one.
     path("task/<str:task_id>/", views.task_status, name="task_status"),
+    path("task/<str:task_id>/card/", views.job_card, name="job_card"),
     path("stats/", views.stats_page, name="stats"),
     path("api/stats/", views.api_stats, name="api_stats"),
     path("healthz/", health.health, name="health"),

@@ -11,11 +11,13 @@ from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirec
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import selectors, services, units, upload_handlers
+from . import selectors, services, storage_io, units, upload_handlers
 from .forms import ApiJobForm, UploadForm, first_error
+from .imaging.identify import ACCEPTED_FORMATS_SENTENCE
 from .models import Job
 
 logger = logging.getLogger(__name__)
@@ -107,7 +109,11 @@ def upload_page(request):
 def upload_page_checked(request, watch: upload_handlers.UploadWatch):
     if request.method == "GET":
         return render_upload_page(request, UploadForm())
+    # The page's script sends one file a request and asks for JSON; the plain form gets pages.
+    answer_json = "application/json" in request.headers.get("Accept", "")
     if upload_handlers.declared_body_too_large(request, files=settings.THUMBNAILER_MAX_FILES_PER_POST):
+        if answer_json:
+            return body_too_large_response(request, refusal_json(file_too_large()))
         messages.error(request, "That upload is too large altogether; send fewer or smaller files.")
         return body_too_large_response(request, render_upload_page(request, UploadForm(), status=413))
 
@@ -117,6 +123,8 @@ def upload_page_checked(request, watch: upload_handlers.UploadWatch):
         uploads, boxes = form.cleaned_data["image_file"], form.cleaned_data["sizes"]
     elif refused and error_codes(form) == ["missing_file"]:
         uploads, boxes = [], []  # every file was too large: say so for each, below
+    elif answer_json:
+        return json_error(*first_error(form), status=400)
     else:
         return render_upload_page(request, form, status=400)
 
@@ -133,6 +141,8 @@ def upload_page_checked(request, watch: upload_handlers.UploadWatch):
             refused.append((upload.name, refusal))
         else:
             accepted.append(job)
+    if answer_json:
+        return job_accepted_json(accepted[0]) if accepted else refusal_json(refused[0][1])
     for name, refusal in refused:
         messages.error(request, f"{name}: {refusal.message}")
 
@@ -146,8 +156,54 @@ def upload_page_checked(request, watch: upload_handlers.UploadWatch):
     return HttpResponseRedirect(f"{reverse('thumbnailer:job_results')}?ids={ids}", status=303)
 
 
+def job_accepted_json(job: Job) -> JsonResponse:
+    """The 202 for an accepted upload: where to poll, where its card is, how to delete it."""
+    status_url = reverse("thumbnailer:task_status", args=[job.id])
+    body = {
+        "task_id": str(job.id),
+        "task_status": job.status,
+        "status_url": status_url,
+        "card_url": reverse("thumbnailer:job_card", args=[job.id]),
+        # A secret only this client gets: `Authorization: Bearer <token>` on DELETE status_url.
+        "delete_token": job.delete_token,
+    }
+    return JsonResponse(body, status=202, headers={"Location": status_url})
+
+
 def error_codes(form) -> list[str]:
     return [error.code for errors in form.errors.as_data().values() for error in errors]
+
+
+# What browsers call the types we take; a file of any of them is sent, the server decides.
+BROWSER_IMAGE_TYPES = (
+    "image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/tiff", "image/x-icon",
+    "image/vnd.microsoft.icon", "image/avif", "image/heic", "image/heif", "image/heic-sequence",
+)  # fmt: skip
+# Types browsers name that we refuse, with the name the server's own refusal uses.
+BROWSER_REFUSED_TYPES = {
+    "application/pdf": "PDF",
+    "application/postscript": "PostScript/EPS",
+    "image/svg+xml": "SVG",
+    "image/vnd.adobe.photoshop": "Photoshop (PSD)",
+    "image/jp2": "JPEG 2000",
+    "image/jxl": "JPEG XL",
+    "image/x-tga": "TGA",
+    "image/x-icns": "Apple icon (ICNS)",
+}
+
+
+def upload_rules() -> dict:
+    """The limits and refusals the page's script applies before sending, in the server's own words."""
+    return {
+        "maxBytes": settings.THUMBNAILER_MAX_UPLOAD_BYTES,
+        "tooLarge": file_too_large().message,
+        "acceptedTypes": list(BROWSER_IMAGE_TYPES),
+        "refusedTypes": {
+            mime: f"{name} files are not supported. {ACCEPTED_FORMATS_SENTENCE}"
+            for mime, name in BROWSER_REFUSED_TYPES.items()
+        },
+        "notAnImage": f"The file is not an image we can read. {ACCEPTED_FORMATS_SENTENCE}",
+    }
 
 
 def render_upload_page(request, form, *, status: int = 200):
@@ -155,6 +211,7 @@ def render_upload_page(request, form, *, status: int = 200):
         "form": form,
         "jobs": selectors.jobs_recent(owner_key=request.session.session_key or ""),
         "max_upload_bytes": settings.THUMBNAILER_MAX_UPLOAD_BYTES,
+        "upload_rules": upload_rules(),
     }
     return render(request, "thumbnailer/upload.html", context, status=status)
 
@@ -215,15 +272,7 @@ def api_jobs(request):
     except services.UploadRefused as refusal:
         return refusal_json(refusal)
 
-    status_url = reverse("thumbnailer:task_status", args=[job.id])
-    body = {
-        "task_id": str(job.id),
-        "task_status": job.status,
-        "status_url": status_url,
-        # A secret only this client gets: `Authorization: Bearer <token>` on DELETE status_url.
-        "delete_token": job.delete_token,
-    }
-    return JsonResponse(body, status=202, headers={"Location": status_url})
+    return job_accepted_json(job)
 
 
 UNKNOWN_JOB = ("unknown_job", "There is no job with this id.")
@@ -266,6 +315,16 @@ def job_delete(request, task_id: str):
     return HttpResponse(status=204)
 
 
+@require_GET
+def job_card(request, task_id):
+    """The job's card as an HTML fragment: the one rendering of a card, swapped in by the page's script."""
+    job = selectors.job_get(job_id=task_id) if is_uuid(task_id) else None
+    if job is None or job.expired_at:
+        raise Http404("No such job.")
+    deletable = bool(request.session.session_key) and job.owner_key == request.session.session_key
+    return render(request, "thumbnailer/_job.html", {"job": job, "deletable": deletable})
+
+
 def bearer_token_of(request) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
@@ -290,7 +349,11 @@ def api_stats(request):
 
 @require_GET
 def media(request, path: str):
-    """Serve a stored file through the storage API, as an image or a download, never as HTML."""
+    """Serve a stored file through the storage API, as an image or a download, never as HTML.
+
+    From an object store, answer 302 to a link that expires, carrying the same content type
+    and disposition: the bytes then never pass through this process.
+    """
     if not settings.THUMBNAILER_SERVE_MEDIA or ".." in path.split("/") or not path.startswith("jobs/"):
         raise Http404("No such file.")
     if not default_storage.exists(path):
@@ -298,6 +361,18 @@ def media(request, path: str):
     extension = path.rsplit(".", 1)[-1].lower() if "." in path else ""
     content_type = MEDIA_CONTENT_TYPES.get(extension, "application/octet-stream")
     download = content_type in {"application/zip", "application/octet-stream"}
+    if storage_io.local_path(path) is None:
+        presigned = default_storage.url(
+            path,
+            parameters={
+                "ResponseContentType": content_type,
+                "ResponseContentDisposition": content_disposition_header(download, path.rsplit("/", 1)[-1]),
+            },
+        )
+        response = HttpResponseRedirect(presigned)
+        # A cached redirect is followed at most half the link's life after it was signed.
+        response["Cache-Control"] = f"private, max-age={settings.AWS_QUERYSTRING_EXPIRE // 2}"
+        return response
     response = FileResponse(
         default_storage.open(path, "rb"),
         content_type=content_type,

@@ -63,6 +63,7 @@ def test_api_accepts_an_image_and_queues_it(client, _broker):
         "task_id": str(job.id),
         "task_status": "PENDING",
         "status_url": f"/task/{job.id}/",
+        "card_url": f"/task/{job.id}/card/",
         "delete_token": body["delete_token"],
     }
     assert len(body["delete_token"]) >= 40
@@ -465,3 +466,42 @@ def test_an_accepted_callback_url_is_kept_on_the_job(client, settings):
     assert response.status_code == 202
     job = Job.objects.get()
     assert (job.callback_url, job.webhook_status) == ("http://127.0.0.1:9/hook", "pending")
+
+
+def test_the_pages_script_gets_json_for_one_file_with_its_card(client):
+    """The page's script posts each file to / asking for JSON; its card comes from the server."""
+    client.get("/")
+    response = client.post(
+        "/",
+        {"image_file": [images.upload("mine.jpg", images.jpeg_bytes())]},
+        headers={"Accept": "application/json"},
+    )
+
+    job = Job.objects.get()
+    assert response.status_code == 202
+    assert response.json()["card_url"] == f"/task/{job.id}/card/"
+    card = client.get(response.json()["card_url"]).content.decode()
+    assert card.strip().startswith('<li class="job state-pending"') and "mine.jpg" in card
+    assert 'class="job-delete"' in card  # the session that uploaded it may delete it
+
+
+def test_the_pages_script_gets_refusals_in_json(client):
+    response = client.post(
+        "/",
+        {"image_file": [images.upload("x.gif", b"GIF89a-not-really")]},
+        headers={"Accept": "application/json"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "not_an_image"
+
+
+def test_a_card_of_someone_elses_job_has_no_delete_button(client):
+    from django.test import Client
+
+    client.post("/", {"image_file": [images.upload("mine.jpg", images.jpeg_bytes())]})
+    job = Job.objects.get()
+
+    card = Client().get(f"/task/{job.id}/card/").content.decode()
+
+    assert "mine.jpg" in card and "job-delete" not in card

@@ -1,6 +1,7 @@
-// Polls the status JSON of every unfinished job on the page and shows its state,
-// its thumbnails and the zip link as soon as they exist. Without JavaScript the
-// results page refreshes itself instead.
+// Polls the status JSON of every unfinished job on the page and says its state in words; when a
+// job finishes, its card is replaced by the server's own rendering of it (GET card_url), so a
+// card is only ever built in one place: templates/thumbnailer/_job.html. Without JavaScript the
+// results page refreshes itself instead. upload.js hands new jobs to window.thumbnailerJobs.watch.
 (function () {
   "use strict";
 
@@ -12,50 +13,38 @@
     SUCCESS: "Done",
     FAILURE: "Failed"
   };
-  var FIRST_DELAY_MS = 500;
-  var MAX_DELAY_MS = 5000;
+  // Most jobs finish in tens of milliseconds: ask early, then back off.
+  var FIRST_DELAY_MS = 60;
+  var MAX_DELAY_MS = 3000;
+
+  function announce(text) {
+    var announcer = document.getElementById("jobs-announcer");
+    if (announcer) { announcer.textContent = text; }
+  }
 
   function describe(status) {
     var words = STATE_WORDS[status.task_status] || status.task_status;
     if (status.progress && status.progress.total > 1 && status.task_status !== "PENDING") {
       words += " (" + status.progress.current + " of " + status.progress.total + ")";
     }
-    if (status.error) {
-      words = "Failed: " + status.error.message;
-    }
     return words;
   }
 
-  function showResults(jobElement, results) {
-    var container = jobElement.querySelector(".job-results");
-    container.textContent = "";
-    results.thumbnails.forEach(function (thumb) {
-      var figure = document.createElement("figure");
-      var image = document.createElement("img");
-      image.src = thumb.url;
-      image.width = thumb.width;
-      image.height = thumb.height;
-      image.alt = "Thumbnail " + thumb.size;
-      var caption = document.createElement("figcaption");
-      caption.textContent = thumb.size + " · " + thumb.width + "×" + thumb.height;
-      figure.appendChild(image);
-      figure.appendChild(caption);
-      container.appendChild(figure);
-    });
-    var link = document.createElement("a");
-    link.className = "download";
-    link.href = results.archive_path;
-    link.setAttribute("download", "");
-    link.textContent = "Download zip";
-    container.appendChild(link);
-  }
-
-  function render(jobElement, status) {
-    jobElement.className = "job state-" + status.task_status.toLowerCase();
-    jobElement.querySelector(".job-state").textContent = describe(status);
-    if (status.task_status === "SUCCESS") {
-      showResults(jobElement, status.results);
-    }
+  // Swap in the server's card; it carries everything a finished job shows.
+  function replaceWithServerCard(jobElement) {
+    return fetch(jobElement.dataset.cardUrl, { credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) { throw new Error("card " + response.status); }
+        return response.text();
+      })
+      .then(function (html) {
+        var holder = document.createElement("template");
+        holder.innerHTML = html.trim();
+        var card = holder.content.firstElementChild;
+        jobElement.replaceWith(card);
+        enableDelete(card);
+        return card;
+      });
   }
 
   function poll(jobElement, delay) {
@@ -64,17 +53,26 @@
         return response.json().then(function (body) { return { ok: response.ok, body: body }; });
       })
       .then(function (answer) {
+        var state = jobElement.querySelector(".job-state");
         if (!answer.ok) {
-          jobElement.querySelector(".job-state").textContent = answer.body.error.message;
+          state.textContent = answer.body.error.message;
           jobElement.dataset.finished = "true";
           return;
         }
-        render(jobElement, answer.body);
-        if (answer.body.task_status === "SUCCESS" || answer.body.task_status === "FAILURE") {
+        var status = answer.body;
+        if (status.task_status === "SUCCESS" || status.task_status === "FAILURE") {
           jobElement.dataset.finished = "true";
+          var name = jobElement.querySelector(".job-name").textContent;
+          replaceWithServerCard(jobElement).then(function (card) {
+            announce(name + ": " + card.querySelector(".job-state").textContent);
+          }).catch(function () {
+            state.textContent = describe(status);
+          });
           return;
         }
-        window.setTimeout(function () { poll(jobElement, Math.min(delay * 1.5, MAX_DELAY_MS)); }, delay);
+        jobElement.className = "job state-" + status.task_status.toLowerCase();
+        state.textContent = describe(status);
+        window.setTimeout(function () { poll(jobElement, Math.min(delay * 2, MAX_DELAY_MS)); }, delay);
       })
       .catch(function () {
         // The server may be restarting: keep trying, more slowly.
@@ -82,39 +80,41 @@
       });
   }
 
-  document.querySelectorAll('.job[data-finished="false"]').forEach(function (jobElement) {
-    poll(jobElement, FIRST_DELAY_MS);
-  });
-
   // The visitor's own jobs can be deleted: DELETE on the status URL, with the page's CSRF token.
-  var csrfInput = document.querySelector("input[name=csrfmiddlewaretoken]");
-  var announcer = document.getElementById("jobs-announcer");
-
-  function deleteJob(jobElement, button) {
-    var name = jobElement.querySelector(".job-name").textContent;
-    button.disabled = true;
-    fetch(jobElement.dataset.statusUrl, {
-      method: "DELETE",
-      headers: { "X-CSRFToken": csrfInput.value, Accept: "application/json" },
-      credentials: "same-origin"
-    }).then(function (response) {
-      if (response.status === 204) {
-        jobElement.remove();
-        announcer.textContent = name + " was deleted.";
-        return;
-      }
-      button.disabled = false;
-      announcer.textContent = name + " could not be deleted; please try again.";
-    }).catch(function () {
-      button.disabled = false;
-      announcer.textContent = name + " could not be deleted; please try again.";
+  function enableDelete(jobElement) {
+    var button = jobElement.querySelector(".job-delete");
+    var csrfInput = document.querySelector("input[name=csrfmiddlewaretoken]");
+    if (!button || !csrfInput) { return; }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var name = jobElement.querySelector(".job-name").textContent;
+      button.disabled = true;
+      fetch(jobElement.dataset.statusUrl, {
+        method: "DELETE",
+        headers: { "X-CSRFToken": csrfInput.value, Accept: "application/json" },
+        credentials: "same-origin"
+      }).then(function (response) {
+        if (response.status === 204) {
+          jobElement.remove();
+          announce(name + " was deleted.");
+          return;
+        }
+        button.disabled = false;
+        announce(name + " could not be deleted; please try again.");
+      }).catch(function () {
+        button.disabled = false;
+        announce(name + " could not be deleted; please try again.");
+      });
     });
   }
 
-  if (csrfInput && announcer) {
-    document.querySelectorAll(".job-delete").forEach(function (button) {
-      button.hidden = false;
-      button.addEventListener("click", function () { deleteJob(button.closest(".job"), button); });
-    });
-  }
+  window.thumbnailerJobs = {
+    watch: function (jobElement) { poll(jobElement, FIRST_DELAY_MS); },
+    enableDelete: enableDelete
+  };
+
+  document.querySelectorAll(".job").forEach(function (jobElement) {
+    enableDelete(jobElement);
+    if (jobElement.dataset.finished === "false") { poll(jobElement, FIRST_DELAY_MS); }
+  });
 })();

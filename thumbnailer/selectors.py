@@ -15,6 +15,15 @@ def job_get(*, job_id) -> Job | None:
     return Job.objects.filter(id=job_id).first()
 
 
+def jobs_finished(*, job_ids: list[str]) -> list[Job]:
+    """The SUCCESS jobs among job_ids whose files still exist, in the order given."""
+    found = {
+        str(job.id): job
+        for job in Job.objects.filter(id__in=job_ids, status=Job.Status.SUCCESS, expired_at__isnull=True)
+    }
+    return [found[job_id] for job_id in dict.fromkeys(job_ids) if job_id in found]
+
+
 def jobs_recent(*, owner_key: str) -> list[Job]:
     if not owner_key:
         return []

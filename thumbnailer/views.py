@@ -7,7 +7,14 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.urls import reverse
@@ -15,7 +22,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import selectors, services, storage_io, units, upload_handlers
+from . import selectors, services, storage_io, units, upload_handlers, zipstream
 from .forms import ApiJobForm, UploadForm, first_error
 from .imaging.identify import ACCEPTED_FORMATS_SENTENCE
 from .models import Job
@@ -217,6 +224,30 @@ def render_upload_page(request, form, *, status: int = 200):
 
 
 @require_GET
+def download_all(request):
+    """One zip of the files of several jobs (an upload of several images), streamed as it is made."""
+    ids = [raw for raw in request.GET.get("ids", "").split(",") if is_uuid(raw)]
+    jobs = selectors.jobs_finished(job_ids=ids[: settings.THUMBNAILER_MAX_FILES_PER_POST])
+    if not jobs:
+        raise Http404("None of these jobs has finished.")
+    members = []
+    folders: set[str] = set()
+    for job in jobs:
+        folder, number = job.stem, 1
+        while folder in folders:  # two uploads called photo.jpg: photo/ and photo_2/
+            number += 1
+            folder = f"{job.stem}_{number}"
+        folders.add(folder)
+        for path in [job.original_path, *(thumbnail["path"] for thumbnail in job.thumbnails)]:
+            name = f"{folder}/{path.rsplit('/', 1)[-1]}"
+            members.append((name, functools.partial(default_storage.open, path, "rb")))
+    response = StreamingHttpResponse(zipstream.stream_zip(members), content_type="application/zip")
+    response["Content-Disposition"] = 'attachment; filename="thumbnails.zip"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_GET
 def job_results(request):
     """The jobs of one upload; refreshes itself without JavaScript until all have finished."""
     jobs = []
@@ -226,7 +257,11 @@ def job_results(request):
             jobs.append(job)
     if not jobs:
         raise Http404("No such jobs.")
-    context = {"jobs": jobs, "all_finished": all(job.is_finished for job in jobs)}
+    context = {
+        "jobs": jobs,
+        "all_finished": all(job.is_finished for job in jobs),
+        "ids": ",".join(str(job.id) for job in jobs),
+    }
     return render(request, "thumbnailer/results.html", context)
 
 

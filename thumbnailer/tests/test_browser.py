@@ -1,5 +1,6 @@
 """The upload page in real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright)."""
 
+import base64
 import os
 import shutil
 import zipfile
@@ -7,6 +8,7 @@ import zipfile
 import pytest
 
 from .support import images
+from .support.processes import PROJECT_ROOT
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -69,11 +71,6 @@ def test_upload_on_the_page_shows_state_thumbnail_and_zip(page, web_server, cele
     assert zip_links.count() == 2
     assert page.locator('a[href$="/Sunset_at_the_lake.zip"]').is_visible()
 
-    if os.environ.get("THUMBNAILER_SCREENSHOT"):
-        page.goto(web_server.url + "/")
-        page.locator("li.job img").first.wait_for()
-        page.screenshot(path=os.environ["THUMBNAILER_SCREENSHOT"], full_page=True)
-
 
 def test_a_file_the_server_refuses_is_failed_on_its_card_in_its_words(page, web_server, tmp_path):
     fake = tmp_path / "notes.jpg"
@@ -112,11 +109,16 @@ def drop_files(page, files: list[tuple[str, str, bytes]], *, event: str = "drop"
 
     Returns the page's clock (performance.now(), ms) at the moment of the drop.
     """
-    payload = [{"name": name, "type": mime, "data": list(data)} for name, mime, data in files]
+    payload = [
+        {"name": name, "type": mime, "data": base64.b64encode(data).decode()} for name, mime, data in files
+    ]
     return page.evaluate(
         """([files, event]) => {
             const transfer = new DataTransfer();
-            for (const f of files) transfer.items.add(new File([new Uint8Array(f.data)], f.name, {type: f.type}));
+            for (const f of files) {
+                const bytes = Uint8Array.from(atob(f.data), c => c.charCodeAt(0));
+                transfer.items.add(new File([bytes], f.name, {type: f.type}));
+            }
             const droppedAt = performance.now();
             if (event === "paste") {
                 document.dispatchEvent(new ClipboardEvent("paste", {clipboardData: transfer, bubbles: true}));
@@ -189,3 +191,120 @@ def test_three_files_give_one_download_all_zip(page, web_server, celery_worker_p
     assert sorted(archive.namelist()) == [
         f"shot_{n}/shot_{n}{suffix}.jpg" for n in range(3) for suffix in ("", "_128x128")
     ]
+
+
+# --- Accessible and mobile --------------------------------------------------------------------
+
+AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def serious_violations(page) -> list[dict]:
+    """axe-core's critical and serious findings (WCAG 2 A and AA rules) on the page as it is now."""
+    page.add_script_tag(path=str(AXE))
+    results = page.evaluate(
+        "async () => await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa']}})"
+    )
+    return [
+        {"rule": violation["id"], "impact": violation["impact"], "nodes": len(violation["nodes"])}
+        for violation in results["violations"]
+        if violation["impact"] in ("critical", "serious")
+    ]
+
+
+@pytest.mark.parametrize("width", [1000, 390], ids=["desktop", "mobile"])
+def test_pages_have_no_serious_accessibility_problems_and_fit_a_phone(
+    page, web_server, celery_worker_process, width
+):
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto(web_server.url + "/")
+    drop_files(
+        page, [("a photo.jpg", "image/jpeg", images.jpeg_bytes()), ("b.pdf", "application/pdf", b"%PDF")]
+    )
+    page.locator("li.job.state-success img").wait_for()
+    status_url = page.locator("li.job.state-success").get_attribute("data-status-url")
+    results_url = "/jobs/?ids=" + status_url.strip("/").rsplit("/", 1)[-1]
+
+    found = {}
+    for path in ["/", results_url, "/stats/"]:
+        page.goto(web_server.url + path)
+        found[path] = serious_violations(page)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{path} scrolls sideways"
+    page.goto(web_server.url + "/")
+    # Cards in every state the page shows: done with thumbnails, and failed with its message.
+    drop_files(
+        page,
+        [
+            ("Sunset at the lake.jpg", "image/jpeg", images.photo_like_jpeg((1600, 1200))),
+            ("logo.png", "image/png", images.png_bytes((400, 200))),
+            ("report.pdf", "application/pdf", b"%PDF"),
+        ],
+    )
+    page.wait_for_function(
+        "() => document.querySelectorAll('#upload-jobs li.job.state-success img').length === 2"
+    )
+    found["/ with cards"] = serious_violations(page)
+    if os.environ.get("THUMBNAILER_SCREENSHOTS"):  # the README's pictures: make screenshots
+        name = "desktop" if width > 600 else "mobile"
+        page.screenshot(path=f"{os.environ['THUMBNAILER_SCREENSHOTS']}/screenshot-{name}.png", full_page=True)
+
+    print(
+        f"\naxe critical+serious at {width}px: " + ", ".join(f"{path} {len(v)}" for path, v in found.items())
+    )
+    assert found == {path: [] for path in found}
+
+
+def test_the_drop_zone_and_controls_work_from_the_keyboard(page, web_server, celery_worker_process, tmp_path):
+    photo = tmp_path / "keyboard.jpg"
+    photo.write_bytes(images.jpeg_bytes(color=(90, 90, 10)))
+    page.goto(web_server.url + "/")
+
+    page.keyboard.press("Tab")  # the site's links first
+    for _ in range(10):
+        if page.evaluate("document.activeElement.name") == "image_file":
+            break
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.name") == "image_file"
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files(str(photo))
+    page.locator("li.job.state-success").wait_for()
+
+    page.goto(web_server.url + "/")
+    delete = page.get_by_role("button", name="Delete keyboard.jpg and its thumbnails")
+    delete.focus()
+    page.keyboard.press("Enter")
+    page.locator("li.job").first.wait_for(state="detached")
+    assert page.locator("#jobs-announcer").inner_text() == "keyboard.jpg was deleted."
+
+
+def test_the_progress_bar_follows_the_bytes_of_a_slow_upload(page, web_server, celery_worker_process):
+    """Under a throttled upload (Chromium's own network emulation) the bar rises in steps."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": 512 * 1024},
+    )
+    page.goto(web_server.url + "/")
+    big = images.noisy_png_bytes((700, 700))  # about 1.5 MB: about 3 s at 512 KiB/s
+
+    drop_files(page, [("slow.png", "image/png", big)])
+    seen = page.evaluate(
+        """async () => {
+            const seen = [];
+            const started = performance.now();
+            while (performance.now() - started < 15000) {
+                const bar = document.querySelector('li.job progress');
+                if (!bar) break;
+                if (seen[seen.length - 1] !== bar.value) seen.push(bar.value);
+                await new Promise(resolve => setTimeout(resolve, 50));
+            }
+            return seen;
+        }"""
+    )
+
+    assert len(big) > 1_000_000
+    steps = [value for value in seen if 0 < value < 100]
+    assert len(steps) >= 3, seen
+    assert steps == sorted(steps)
+    page.locator("li.job.state-success").wait_for()

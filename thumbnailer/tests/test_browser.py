@@ -308,3 +308,28 @@ def test_the_progress_bar_follows_the_bytes_of_a_slow_upload(page, web_server, c
     assert len(steps) >= 3, seen
     assert steps == sorted(steps)
     page.locator("li.job.state-success").wait_for()
+
+
+def test_without_javascript_the_plain_form_and_the_refreshing_results_page_work(
+    web_server, celery_worker_process, tmp_path
+):
+    from playwright.sync_api import sync_playwright
+
+    photo = tmp_path / "no script.jpg"
+    photo.write_bytes(images.jpeg_bytes(color=(150, 20, 120)))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(java_script_enabled=False)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(web_server.url + "/")
+        assert page.locator("#drop-hint").is_hidden()
+        page.set_input_files("input[name=image_file]", str(photo))
+        page.click("button[type=submit]")
+
+        page.wait_for_url("**/jobs/?ids=*")
+        # The page reloads itself (meta refresh) until the job is done.
+        page.locator("li.job.state-success img").wait_for()
+        assert page.locator('a[href$="/no_script.zip"]').count() == 1
+        context.close()
+        browser.close()

@@ -4,8 +4,8 @@ import logging
 
 from celery.result import AsyncResult
 from django.conf import settings
-from django.core.files.storage import default_storage
 
+from . import storage_io
 from .models import Job, Summary
 
 logger = logging.getLogger(__name__)
@@ -65,9 +65,9 @@ def job_status_payload(*, job: Job) -> dict:
         payload["progress"] = progress or {"current": 0, "total": len(job.sizes) or 1, "percent": 0}
     if job.status == Job.Status.SUCCESS:
         payload["results"] = {
-            "archive_path": default_storage.url(job.archive_path),
+            "archive_path": storage_io.public_url(job.archive_path),
             "original": {
-                "url": default_storage.url(job.original_path),
+                "url": storage_io.public_url(job.original_path),
                 "width": job.original_width,
                 "height": job.original_height,
                 "format": job.original_format,
@@ -76,7 +76,7 @@ def job_status_payload(*, job: Job) -> dict:
             "thumbnails": [
                 {
                     "size": thumb["size"],
-                    "url": default_storage.url(thumb["path"]),
+                    "url": storage_io.public_url(thumb["path"]),
                     "width": thumb["width"],
                     "height": thumb["height"],
                     "format": thumb["format"],

@@ -46,6 +46,10 @@ class JobBusy(Exception):
         self.retry_in = retry_in
 
 
+class LeaseLost(Exception):
+    """This worker's claim on a job lapsed or passed to another worker: it must write nothing more."""
+
+
 class UploadRefused(Exception):
     """Why one uploaded file was not accepted: a snake_case code and a sentence for a person."""
 
@@ -271,11 +275,22 @@ def job_copy_result(*, job: Job, original: File) -> bool:
     return True
 
 
-def package_store(*, job: Job, package: imaging.Package) -> dict:
-    """Write a job's thumbnails and zip through storage; return the Job fields that describe them."""
+def package_store(*, job: Job, package: imaging.Package, deliveries: int | None = None) -> dict:
+    """Write a job's thumbnails and zip through storage; return the Job fields that describe them.
+
+    `deliveries` is the claim of the worker writing them: before each file it must still hold
+    the job's lease, else LeaseLost is raised and nothing more is written. None for a job no
+    worker holds (a repeat, answered in the web process).
+    """
+
+    def check_lease() -> None:
+        if deliveries is not None and not job_holds_lease(job_id=job.id, deliveries=deliveries):
+            raise LeaseLost(f"job {job.id}: delivery {deliveries} no longer holds the lease")
+
     thumbnails = []
     for thumbnail in package.thumbnails:
         path = storage_io.job_file_path(job.id, thumbnail.name)
+        check_lease()
         thumbnails.append(
             {
                 "size": naming.format_box(thumbnail.box),
@@ -287,9 +302,11 @@ def package_store(*, job: Job, package: imaging.Package) -> dict:
             }
         )
     archive_path = storage_io.job_file_path(job.id, naming.archive_name(job.stem))
+    # Above 8 MiB the zip spools to the system temp dir, a file deleted when it closes.
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as archive:
         package.write_archive(archive)
         archive.seek(0)
+        check_lease()
         archive_bytes = storage_io.write_exact(archive_path, File(archive, name=archive_path))
     return {"thumbnails": thumbnails, "archive_path": archive_path, "archive_bytes": archive_bytes}
 
@@ -328,19 +345,38 @@ def job_claim(*, job_id) -> Job | None:
     claimable = Q(status__in=[Job.Status.PENDING, Job.Status.RETRY]) | Q(
         status=Job.Status.STARTED, lease_expires_at__lt=now
     )
-    claimed = Job.objects.filter(claimable, id=job_id, expired_at__isnull=True).update(
-        status=Job.Status.STARTED,
-        deliveries=F("deliveries") + 1,
-        lease_expires_at=now + timedelta(seconds=_lease_seconds()),
-        # The first claim sets started_at in the same write; a redelivery keeps it.
-        started_at=Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
-    )
-    job = Job.objects.filter(id=job_id).first()
+    # One transaction: the row read back carries this claim's delivery count, which fences
+    # every later write (job_holds_lease), never a count another worker claimed meanwhile.
+    with transaction.atomic():
+        claimed = Job.objects.filter(claimable, id=job_id, expired_at__isnull=True).update(
+            status=Job.Status.STARTED,
+            deliveries=F("deliveries") + 1,
+            lease_expires_at=now + timedelta(seconds=_lease_seconds()),
+            # The first claim sets started_at in the same write; a redelivery keeps it.
+            started_at=Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
+        )
+        job = Job.objects.filter(id=job_id).first()
     if job is None or job.is_finished or job.expired_at:
         return None
     if not claimed:
         raise JobBusy(retry_in=max(1.0, (job.lease_expires_at - now).total_seconds()))
     return job
+
+
+def _lease_held(*, job_id, deliveries: int):
+    """The job's row, if the worker that claimed it as delivery `deliveries` still holds its lease."""
+    return Job.objects.filter(
+        id=job_id,
+        status=Job.Status.STARTED,
+        deliveries=deliveries,
+        lease_expires_at__gt=timezone.now(),
+        expired_at__isnull=True,
+    )
+
+
+def job_holds_lease(*, job_id, deliveries: int) -> bool:
+    """Whether this claim still owns the job: a worker cut off past its lease writes nothing after."""
+    return _lease_held(job_id=job_id, deliveries=deliveries).exists()
 
 
 def job_process(*, job_id, on_progress=None) -> None:
@@ -373,7 +409,8 @@ def job_process(*, job_id, on_progress=None) -> None:
             on_progress=on_progress,
         )
     except imaging.ImageRejected as rejected:
-        job_fail(job_id=job.id, code=rejected.code, message=rejected.message)
+        if job_holds_lease(job_id=job.id, deliveries=job.deliveries):
+            job_fail(job_id=job.id, code=rejected.code, message=rejected.message)
         return
 
     package = imaging.package_renditions(
@@ -382,19 +419,27 @@ def job_process(*, job_id, on_progress=None) -> None:
         original_name=job.original_path.rsplit("/", 1)[-1],
         thumbnail_name=functools.partial(naming.thumbnail_name, job.stem),
     )
-    stored = package_store(job=job, package=package)
-    recorded = Job.objects.filter(id=job.id, status=Job.Status.STARTED, expired_at__isnull=True).update(
-        status=Job.Status.SUCCESS,
-        finished_at=timezone.now(),
-        processing_ms=round((time.monotonic() - started) * 1000),
-        lease_expires_at=None,
-        error_code="",
-        error_message="",
-        **stored,
-    )
+    try:
+        stored = package_store(job=job, package=package, deliveries=job.deliveries)
+    except LeaseLost:
+        recorded = 0
+    else:
+        # The lease is checked in the same UPDATE that records the result, so a claim that
+        # lapsed after the last file was written records nothing either.
+        recorded = _lease_held(job_id=job.id, deliveries=job.deliveries).update(
+            status=Job.Status.SUCCESS,
+            finished_at=timezone.now(),
+            processing_ms=round((time.monotonic() - started) * 1000),
+            lease_expires_at=None,
+            error_code="",
+            error_message="",
+            **stored,
+        )
     if recorded:
         webhook_queue(job_id=job.id, callback_url=job.callback_url)
-    elif Job.objects.filter(id=job.id, expired_at__isnull=False).exists():
+        return
+    logger.warning("job %s: delivery %d lost its lease; its result is not recorded", job.id, job.deliveries)
+    if Job.objects.filter(id=job.id, expired_at__isnull=False).exists():
         # Deleted by its uploader while it was being made: take back what was just written.
         storage_io.delete_folder(storage_io.job_folder(job.id))
 

@@ -146,8 +146,44 @@ STATIC_ROOT = env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles"))
 # backend can replace the filesystem with STORAGES alone.
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env_str("MEDIA_ROOT", str(BASE_DIR / "media"))
+# Setting a bucket puts uploads and outputs in an S3-compatible store (hosts share no disk);
+# the bucket must exist. Pages keep /media/ URLs, which redirect to links that expire.
+# https://django-storages.readthedocs.io/en/latest/backends/amazon-S3.html
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME", "")
+AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL", "")  # MinIO, Ceph, R2...; empty for AWS itself
+AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME", "us-east-1")
+# Seconds a download link lives: long enough to start a large zip, short enough not to share.
+AWS_QUERYSTRING_EXPIRE = env_int("AWS_QUERYSTRING_EXPIRE", 3600)
+MEDIA_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+if AWS_STORAGE_BUCKET_NAME:
+    from boto3.s3.transfer import TransferConfig
+
+    MEDIA_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": AWS_S3_ENDPOINT_URL or None,
+            # Unset keys leave boto3 its own lookup (instance roles, ~/.aws).
+            "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+            "region_name": AWS_S3_REGION_NAME,
+            "signature_version": "s3v4",
+            # Other S3-compatible stores answer path-style addresses; bucket subdomains need DNS.
+            "addressing_style": "path" if AWS_S3_ENDPOINT_URL else None,
+            "querystring_auth": True,
+            "querystring_expire": AWS_QUERYSTRING_EXPIRE,
+            # Outputs keep their names: a PUT to the same key replaces the file atomically.
+            "file_overwrite": True,
+            # Files read back (a worker's original) spool to the system temp dir above this,
+            # so a 25 MiB upload is not held in memory twice; the temp file goes on close.
+            "max_memory_size": 2_621_440,
+            # Parts go one at a time (8 MiB each), not ten in parallel: a 25 MiB upload takes
+            # 22 MiB of memory instead of 49 MiB, and is no slower on a nearby store.
+            "transfer_config": TransferConfig(use_threads=False),
+        },
+    }
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": MEDIA_STORAGE,
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"

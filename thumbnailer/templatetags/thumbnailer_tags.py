@@ -1,15 +1,14 @@
 from django import template
-from django.core.files.storage import default_storage
 
-from thumbnailer import units
+from thumbnailer import storage_io, units
 
 register = template.Library()
 
 
 @register.filter
 def storage_url(path: str) -> str:
-    """The public URL of a stored file, whatever the storage backend."""
-    return default_storage.url(path) if path else ""
+    """The site-relative URL (/media/...) of a stored file, whatever the storage backend."""
+    return storage_io.public_url(path) if path else ""
 
 
 @register.filter

@@ -5,6 +5,7 @@ helpers behind them live in `support/`.
 """
 
 import functools
+import uuid
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from django.core.files.storage import default_storage
 from thumbnailer_project.celery import app as celery_app
 
 from .environment import SESSION_DIR
-from .support.processes import PrivateStack, RedisServer, start_web, start_worker
+from .support.processes import PrivateStack, RedisServer, S3Server, start_web, start_worker
 
 # A queue no worker reads: see the parked_jobs fixture.
 PARKED_QUEUE = "thumbnailer-tests-parked"
@@ -83,3 +84,27 @@ def private_stack(request, transactional_db, media_root):
     # pytest shows a test's captured output only when it fails: then these logs explain why.
     for process in stack.processes:
         print(f"--- {process.name} log ---\n{process.log()[-6000:]}")
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (moto's) on a free 127.0.0.1 port, for the session."""
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server) -> str:
+    """A new, empty bucket of this test's own on the session's S3 server."""
+    name = f"thumbnailer-{uuid.uuid4().hex[:16]}"
+    s3_server.client().create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_storage(settings, s3_server, s3_bucket, media_root) -> str:
+    """default_storage is this test's bucket; media_root stays empty unless something writes to disk."""
+    settings.STORAGES = {**settings.STORAGES, "default": s3_server.storage_options(s3_bucket)}
+    assert default_storage.__class__.__name__ == "S3Storage"
+    return s3_bucket

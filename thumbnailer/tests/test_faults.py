@@ -285,7 +285,8 @@ def test_a_transient_storage_error_is_retried_then_succeeds(client, celery_worke
     assert_complete(jobs[str(job.id)], original)
     assert jobs[str(job.id)].deliveries == 1
     assert (
-        f"transient error on job {job.id}: OSError(39, 'Directory not empty')" in celery_worker_process.log()
+        f"transient error on job {job.id}: IsADirectoryError(21, 'Is a directory')"
+        in celery_worker_process.log()
     )
 
 

@@ -3,11 +3,13 @@
 import hashlib
 import io
 import json
+import os
 import zipfile
 from datetime import timedelta
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db.models import F
 from django.utils import timezone
 
 from thumbnailer import services
@@ -140,6 +142,82 @@ def test_a_lapsed_lease_is_taken_over():
 
     job.refresh_from_db()
     assert (job.status, job.deliveries) == (Job.Status.SUCCESS, 2)
+
+
+def stored_files(job_id) -> dict[str, tuple[int, bytes]]:
+    """Each file of a job folder: its inode (a rewrite, even of equal bytes, makes a new one) and bytes."""
+    _, names = default_storage.listdir(f"jobs/{job_id}")
+    return {
+        name: (
+            os.stat(default_storage.path(f"jobs/{job_id}/{name}")).st_ino,
+            default_storage.open(f"jobs/{job_id}/{name}").read(),
+        )
+        for name in names
+    }
+
+
+def test_a_worker_cut_off_past_its_lease_writes_nothing_over_the_finished_job():
+    """The cut-off worker comes back after another one finished the job: its writes are refused.
+
+    Worker A claims the job and makes the thumbnails; before it writes them its lease lapses
+    (it was cut off from the network), worker B claims the job and finishes it. Then A goes on.
+    """
+    job = create_job(boxes=[(128, 128), (64, 64)])
+    finished: dict = {}
+
+    def cut_off_then_back(done, total):
+        if done < total:
+            return
+        Job.objects.filter(id=job.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+        services.job_process(job_id=job.id)  # worker B
+        finished["row"] = Job.objects.filter(id=job.id).values().get()
+        finished["files"] = stored_files(job.id)
+
+    services.job_process(job_id=job.id, on_progress=cut_off_then_back)  # worker A
+
+    assert finished["row"]["status"] == Job.Status.SUCCESS
+    assert finished["row"]["deliveries"] == 2
+    assert Job.objects.filter(id=job.id).values().get() == finished["row"]
+    assert stored_files(job.id) == finished["files"]
+    assert sorted(finished["files"]) == [
+        "Holiday_photo.jpg",
+        "Holiday_photo.zip",
+        "Holiday_photo_128x128.jpg",
+        "Holiday_photo_64x64.jpg",
+    ]
+
+
+def test_a_worker_whose_lease_lapsed_records_nothing_even_if_no_one_took_over():
+    """Past its lease a worker's claim is void: it writes and records nothing; requeue_stale_jobs resends it."""
+    job = create_job()
+
+    def lease_lapses(done, total):
+        Job.objects.filter(id=job.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    services.job_process(job_id=job.id, on_progress=lease_lapses)
+
+    job.refresh_from_db()
+    assert (job.status, job.thumbnails, job.archive_path, job.deliveries) == (Job.Status.STARTED, [], "", 1)
+    assert default_storage.listdir(f"jobs/{job.id}") == ([], ["Holiday_photo.jpg"])
+
+
+def test_a_worker_taken_over_before_recording_does_not_record():
+    """The lease is checked again in the UPDATE that records SUCCESS, after the files are written."""
+    job = create_job()
+    real_write = services.storage_io.write_exact
+
+    def write_then_lose_the_lease(path, content):
+        written = real_write(path, content)
+        if path.endswith(".zip"):
+            Job.objects.filter(id=job.id).update(deliveries=F("deliveries") + 1)  # another worker's claim
+        return written
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(services.storage_io, "write_exact", write_then_lose_the_lease)
+        services.job_process(job_id=job.id)
+
+    job.refresh_from_db()
+    assert (job.status, job.archive_path, job.deliveries) == (Job.Status.STARTED, "", 2)
 
 
 def test_a_job_that_keeps_killing_workers_fails_cleanly(settings):

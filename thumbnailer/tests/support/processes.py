@@ -199,3 +199,79 @@ class PrivateStack:
         for process in reversed(self.processes):
             process.stop()
         self.redis.stop()
+
+
+class S3Server:
+    """moto's S3-compatible server on a free 127.0.0.1 port: a real HTTP object store, in memory."""
+
+    REGION = "us-east-1"
+    # moto takes any key pair; the processes and boto3 here all send this one.
+    CREDENTIALS = {
+        "AWS_ACCESS_KEY_ID": "thumbnailer-tests",
+        "AWS_SECRET_ACCESS_KEY": "thumbnailer-tests-secret",
+    }
+
+    def __init__(self):
+        self.port = localredis.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        self.process = ManagedProcess("s3", command, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+    def start(self) -> "S3Server":
+        self.process.start()
+
+        def up() -> bool:
+            if self.process.process.poll() is not None:
+                raise RuntimeError(f"the S3 server exited while starting:\n{self.process.log()[-4000:]}")
+            try:
+                return request("GET", f"{self.url}/", timeout=2).status == 200
+            except OSError:
+                return False
+
+        wait_until(up, timeout=30, message="the S3 server answering")
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def client(self):
+        import boto3  # only the S3 tests need it loaded
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name=self.REGION,
+            aws_access_key_id=self.CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def env(self, bucket: str) -> dict:
+        """The environment that points the site's processes at `bucket` (see settings' storage section)."""
+        return {
+            "AWS_STORAGE_BUCKET_NAME": bucket,
+            "AWS_S3_ENDPOINT_URL": self.url,
+            "AWS_S3_REGION_NAME": self.REGION,
+            **self.CREDENTIALS,
+        }
+
+    def storage_options(self, bucket: str) -> dict:
+        """STORAGES["default"] for this process, as settings builds it from env(bucket)."""
+        from boto3.s3.transfer import TransferConfig
+
+        return {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": self.url,
+                "access_key": self.CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                "secret_key": self.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                "region_name": self.REGION,
+                "signature_version": "s3v4",
+                "addressing_style": "path",
+                "querystring_auth": True,
+                "querystring_expire": 3600,
+                "file_overwrite": True,
+                "max_memory_size": 2_621_440,
+                "transfer_config": TransferConfig(use_threads=False),
+            },
+        }

@@ -19,7 +19,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -59,6 +59,9 @@ class UploadRefused(Exception):
         self.message = message
 
 
+STORAGE_UNAVAILABLE_MESSAGE = (
+    "File storage is not available right now; nothing was stored. Please try again in a minute."
+)
 QUEUE_UNAVAILABLE_MESSAGE = (
     "The thumbnail queue is not available right now; nothing was stored. Please try again in a minute."
 )
@@ -91,6 +94,10 @@ def upload_accept(
         raise UploadRefused(rejected.code, rejected.message) from rejected
     except QueueUnavailable as unavailable:
         raise UploadRefused("queue_unavailable", QUEUE_UNAVAILABLE_MESSAGE) from unavailable
+    except (*storage_io.STORAGE_ERRORS, DatabaseError) as error:
+        # Storage or the database is down for a while: nothing was kept (job_create cleans up).
+        logger.warning("upload refused, storage or database unavailable: %r", error)
+        raise UploadRefused("storage_unavailable", STORAGE_UNAVAILABLE_MESSAGE) from error
 
 
 def upload_inspect(*, upload: UploadedFile) -> imaging.ImageHeader:
@@ -399,7 +406,14 @@ def job_process(*, job_id, on_progress=None) -> None:
     boxes = naming.parse_boxes(",".join(job.sizes), largest=settings.THUMBNAILER_LARGEST_SIDE)
     # Read before decoding: a storage or network error is then a transient error (retried),
     # never mistaken for a damaged image. The zip needs these same bytes.
-    original_data = storage_io.read_all(job.original_path)
+    try:
+        original_data = storage_io.read_all(job.original_path)
+    except FileNotFoundError:
+        # Not a moment's outage: the upload is gone (deleted by hand, or a lost bucket).
+        job_fail(
+            job_id=job.id, code="original_missing", message="The uploaded original is no longer in storage."
+        )
+        return
     try:
         rendered = imaging.make_renditions(
             io.BytesIO(original_data),

@@ -9,10 +9,15 @@ import posixpath
 import uuid
 from urllib.parse import urljoin
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.utils.encoding import filepath_to_uri
+
+# What a storage backend raises when it cannot be reached or refuses for a while: the
+# filesystem's OSError, and botocore's for S3-compatible stores (connection, timeout, 5xx).
+STORAGE_ERRORS: tuple[type[BaseException], ...] = (OSError, BotoCoreError, ClientError)
 
 
 class StorageNameTaken(Exception):

@@ -14,13 +14,13 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from . import reports, services
-from .storage_io import StorageNameTaken
+from .storage_io import STORAGE_ERRORS, StorageNameTaken
 
 logger = logging.getLogger(__name__)
 
 # Worth another try: the storage, the network or the database had a bad moment.
 # A bad image is never among them: it fails once, with a readable error.
-TRANSIENT_ERRORS = (OSError, DatabaseError, StorageNameTaken)
+TRANSIENT_ERRORS = (*STORAGE_ERRORS, DatabaseError, StorageNameTaken)
 
 TIMEOUT_MESSAGE = "Making the thumbnails took too long and was stopped."
 

@@ -74,7 +74,7 @@ def json_methods(*methods: str):
 
 
 # The one place where a refused upload becomes an HTTP status; any other refusal is a 400.
-REFUSAL_STATUS = {"file_too_large": 413, "queue_unavailable": 503}
+REFUSAL_STATUS = {"file_too_large": 413, "queue_unavailable": 503, "storage_unavailable": 503}
 
 
 def refusal_status(code: str) -> int:
@@ -82,7 +82,7 @@ def refusal_status(code: str) -> int:
 
 
 def refusal_headers(code: str) -> dict[str, str]:
-    return {"Retry-After": str(RETRY_AFTER_SECONDS)} if code == "queue_unavailable" else {}
+    return {"Retry-After": str(RETRY_AFTER_SECONDS)} if refusal_status(code) == 503 else {}
 
 
 def file_too_large() -> services.UploadRefused:

@@ -377,3 +377,17 @@ def test_a_job_deleted_while_its_thumbnails_are_made_keeps_no_file_and_no_result
     assert (job.status, job.thumbnails, job.archive_path) == (Job.Status.STARTED, [], "")
     assert job.deleted_at is not None
     assert not default_storage.exists(f"jobs/{job.id}")
+
+
+def test_a_missing_original_fails_the_job_with_a_message_instead_of_retrying():
+    job = create_job()
+    default_storage.delete(job.original_path)
+
+    services.job_process(job_id=job.id)
+
+    job.refresh_from_db()
+    assert (job.status, job.error_code, job.error_message) == (
+        Job.Status.FAILURE,
+        "original_missing",
+        "The uploaded original is no longer in storage.",
+    )

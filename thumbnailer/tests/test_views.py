@@ -538,3 +538,21 @@ def test_download_all_streams_one_zip_of_the_finished_jobs_files(client):
 
 def test_download_all_of_nothing_finished_is_404(client):
     assert client.get(f"/jobs/zip/?ids={uuid.uuid4()}").status_code == 404
+
+
+def test_storage_that_cannot_be_written_is_a_503_with_retry_after_and_nothing_kept(
+    client, settings, tmp_path
+):
+    (tmp_path / "a-file").write_text("media cannot live under a file")
+    settings.MEDIA_ROOT = tmp_path / "a-file" / "media"
+
+    response = client.post("/api/jobs/", {"image_file": images.upload("a.jpg", images.jpeg_bytes())})
+
+    assert (response.status_code, response["Retry-After"]) == (503, "30")
+    assert response.json() == {
+        "error": {
+            "code": "storage_unavailable",
+            "message": "File storage is not available right now; nothing was stored. Please try again in a minute.",
+        }
+    }
+    assert Job.objects.count() == 0

@@ -13,6 +13,9 @@ Pipelines:
   naive  the tutorial way: Image.open, full decode, copy(), thumbnail(), save, zipfile
   vips   pyvips.Image.thumbnail (libvips shrink-on-load), single-threaded: VIPS_CONCURRENCY=1,
          operation cache off, so every repeat does the work
+
+The CLI row times whole processes, start-up included: `manage.py thumbnail` on 20 x 24 MP JPEGs
+against bench/vips_cli.py, a plain pyvips script that writes the same thumbnails and zips.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -278,6 +282,57 @@ def _measure_once(pipeline: str, item: Input, repeat: int) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+# --- the CLI row: whole processes, start-up included ---------------------------------------------
+
+CLI_ROW = "CLI 20 x JPEG 24 MP"
+CLI_FILES = 20
+
+
+def cli_corpus() -> list[Path]:
+    """20 names for the 24 MP JPEG (hard links): distinct files, as a folder of photos would be."""
+    folder = CORPUS / "cli"
+    folder.mkdir(exist_ok=True)
+    source = CORPUS / "jpeg_24mp.jpg"
+    paths = []
+    for number in range(1, CLI_FILES + 1):
+        path = folder / f"photo_{number:02}.jpg"
+        if not path.exists() or path.stat().st_ino != source.stat().st_ino:
+            path.unlink(missing_ok=True)
+            try:
+                path.hardlink_to(source)
+            except OSError:
+                path.write_bytes(source.read_bytes())
+        paths.append(path)
+    return paths
+
+
+def measure_cli(runs: int) -> dict[str, float]:
+    """Median wall time (ms) of whole processes: ours and vips alternate, after one warm-up each."""
+    paths = [str(path) for path in cli_corpus()]
+    commands = {
+        "ours": [sys.executable, str(REPO / "manage.py"), "thumbnail"],
+        "vips": [sys.executable, str(HERE / "vips_cli.py")],
+    }
+    environment = {**os.environ, "VIPS_CONCURRENCY": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for run in range(runs + 1):  # the first run of each warms the page cache and bytecode; not counted
+        for name, command in commands.items():
+            with tempfile.TemporaryDirectory(prefix=f"bench-cli-{name}-") as out:
+                started = time.perf_counter()
+                subprocess.run(
+                    [*command, "--out", out, *paths],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                    env=environment,
+                    cwd=REPO,
+                    timeout=600,
+                )
+                elapsed = (time.perf_counter() - started) * 1000
+            if run:
+                times[name].append(elapsed)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 # --- report ------------------------------------------------------------------------------------
 
 
@@ -292,6 +347,7 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=2, help="fresh processes per input and pipeline; best kept"
     )
+    parser.add_argument("--cli-runs", type=int, default=7, help="whole processes per side for the CLI row")
     options = parser.parse_args()
     if options.worker:
         worker(options.worker[0], Path(options.worker[1]), options.repeat or 5)
@@ -343,7 +399,16 @@ def main() -> None:
             if "error" in results[name]:
                 print(f"    {name}: {results[name]['error']}")
     baselines = {name: measure(name, inputs[0], 1, 1)["baseline_mib"] for name in pipelines} if inputs else {}
-    print("interpreter RSS after imports (MiB): " + ", ".join(f"{k} {v:.1f}" for k, v in baselines.items()))
+    if baselines:
+        print(
+            "interpreter RSS after imports (MiB): " + ", ".join(f"{k} {v:.1f}" for k, v in baselines.items())
+        )
+    if {"ours", "vips"} <= set(pipelines) and (not options.only or options.only.lower() in CLI_ROW.lower()):
+        cli = measure_cli(options.cli_runs)
+        print(
+            f"{CLI_ROW}: whole process, median of {options.cli_runs}: manage.py thumbnail {cli['ours']:.0f} ms, "
+            f"bench/vips_cli.py {cli['vips']:.0f} ms, vips/ours {cli['vips'] / cli['ours']:.2f}x"
+        )
     print(f"total bench time {time.perf_counter() - started:.0f} s; ratios > 1 mean ours is faster")
     if importlib.util.find_spec("isal") is None:
         print("note: isal is not installed (requirements.txt): ours decoded PNG with Pillow's slower inflate")

@@ -9,3 +9,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thumbnailer_project.settings")
 app = Celery("thumbnailer_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def schedule_daily_digest(sender, **kwargs):
+    """The digest's crontab entry, beside CELERY_BEAT_SCHEDULE's intervals (see settings.py for why here)."""
+    from celery.schedules import crontab
+    from django.conf import settings
+
+    sender.add_periodic_task(
+        crontab(hour=settings.THUMBNAILER_DIGEST_HOUR, minute=settings.THUMBNAILER_DIGEST_MINUTE),
+        sender.signature("thumbnailer.tasks.send_daily_digest"),
+        name="send-daily-digest",
+    )

@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -293,19 +292,16 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_SEND_SENT_EVENT = False
 
 # Beat schedule. Intervals come from the environment so tests and operators can change them
-# without editing code; the names without the THUMBNAILER_ prefix are the earlier ones.
+# without editing code; the names without the THUMBNAILER_ prefix are the earlier ones. The
+# daily digest (a crontab, in TIME_ZONE) is added in celery.py: importing celery.schedules here
+# would load Celery into every process that reads settings, the thumbnail CLI among them.
+THUMBNAILER_DIGEST_HOUR = env_int("THUMBNAILER_DIGEST_HOUR", 15, old_name="DIGEST_HOUR")
+THUMBNAILER_DIGEST_MINUTE = env_int("THUMBNAILER_DIGEST_MINUTE", 5, old_name="DIGEST_MINUTE")
 CELERY_BEAT_SCHEDULE = {
     "summarize": {
         "task": "thumbnailer.tasks.summarize",
         "schedule": float(
             env_int("THUMBNAILER_SUMMARY_INTERVAL_SECONDS", 60, old_name="SUMMARY_INTERVAL_SECONDS")
-        ),
-    },
-    "send-daily-digest": {
-        "task": "thumbnailer.tasks.send_daily_digest",
-        "schedule": crontab(
-            hour=env_int("THUMBNAILER_DIGEST_HOUR", 15, old_name="DIGEST_HOUR"),
-            minute=env_int("THUMBNAILER_DIGEST_MINUTE", 5, old_name="DIGEST_MINUTE"),
         ),
     },
     "purge-expired": {

@@ -12,24 +12,31 @@ import ctypes.util
 import functools
 import math
 import struct
+import zlib
 from pathlib import Path
+from types import ModuleType
 from typing import BinaryIO
 
 from PIL import Image
-
-try:  # ISA-L's inflate, twice as fast as zlib on photo PNGs; Pillow's own path without it.
-    from isal import isal_zlib
-except ImportError:  # pragma: no cover - isal is in requirements.txt
-    isal_zlib = None
-
-# What a damaged PNG stream can raise from the ISA-L inflater (identify.py turns it into ImageRejected).
-INFLATE_ERRORS: tuple[type[BaseException], ...] = (isal_zlib.error,) if isal_zlib is not None else ()
-
 
 # Inflated bytes handed to Pillow per read: big enough to amortise the calls, small enough
 # to stay in cache between inflating and unfiltering.
 _PNG_READ_BYTES = 256 * 1024
 _STORED_BLOCK = 65535
+
+
+@functools.cache
+def isal_inflate() -> ModuleType | None:
+    """ISA-L's zlib module (inflate twice as fast as zlib on photo PNGs), or None without isal.
+
+    Imported on the first PNG, not with the package: most processes that start the pipeline
+    (the CLI on a folder of JPEGs) never decode a PNG.
+    """
+    try:
+        from isal import isal_zlib
+    except ImportError:  # pragma: no cover - isal is in requirements.txt
+        return None
+    return isal_zlib
 
 
 def load_png(image: Image.Image) -> None:
@@ -41,6 +48,7 @@ def load_png(image: Image.Image) -> None:
     Pillow still unfilters, de-interlaces and checks the size, streaming, so memory use is
     unchanged. Pillow stops at the last row, so the stream needs no trailing checksum.
     """
+    isal_zlib = isal_inflate()
     if isal_zlib is None or not image.tile or not hasattr(image, "load_read"):
         return
     read_idat = image.load_read
@@ -54,7 +62,10 @@ def load_png(image: Image.Image) -> None:
             compressed = read_idat(_PNG_READ_BYTES)
             if not compressed:
                 return b""  # Pillow reports the truncation
-            inflated = inflater.decompress(compressed)
+            try:
+                inflated = inflater.decompress(compressed)
+            except isal_zlib.error as error:  # as zlib's error, which identify.py knows as bad bytes
+                raise zlib.error(str(error)) from error
         view = memoryview(inflated)
         pieces = [] if started else [b"\x78\x01"]  # zlib header: deflate, no preset dictionary
         started = True

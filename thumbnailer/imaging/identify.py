@@ -7,6 +7,7 @@ themselves comes out as ImageRejected, never as a Pillow error.
 from __future__ import annotations
 
 import contextlib
+import functools
 import struct
 import warnings
 import zlib
@@ -14,17 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import pillow_heif
 from PIL import ExifTags, Image
 
-from . import fastdecode
 from .geometry import SWAPS_SIDES
-
-# HEIC/HEIF (iPhone photos) is decoded by pillow-heif (libheif + libde265), registered as a Pillow
-# opener. AVIF is not: Pillow reads AVIF itself since 11.3 (libavif with dav1d, built into the
-# wheel), and pillow-heif 1.x dropped its AVIF support, so Pillow's own plugin is the one to use.
-# Registering an opener is idempotent and changes no decoding option for other users of Pillow.
-pillow_heif.register_heif_opener()
 
 # Pillow format name -> canonical extension of a stored original. Content decides the format:
 # Image.open() only ever tries these plugins, so EPS (Ghostscript), PSD, PDF, SVG... are never parsed.
@@ -40,6 +33,7 @@ ORIGINAL_EXTENSIONS = {
     "HEIF": "heic",
 }
 ACCEPTED_FORMATS = tuple(ORIGINAL_EXTENSIONS)
+_ACCEPTED_WITHOUT_HEIF = tuple(name for name in ACCEPTED_FORMATS if name != "HEIF")
 ACCEPTED_FORMATS_SENTENCE = "Upload a JPEG, PNG, GIF, WebP, BMP, TIFF, ICO, AVIF or HEIC image."
 
 # A file that is none of the accepted formats but a known one is refused by name ("TGA files
@@ -78,6 +72,14 @@ _REFUSED_PILLOW_FORMATS = {
 }
 _SNIFF_BYTES = 512
 
+# HEIC/HEIF (iPhone photos) is decoded by pillow-heif (libheif + libde265), registered as a Pillow
+# opener. AVIF is not: Pillow reads AVIF itself since 11.3 (libavif with dav1d, built into the
+# wheel), and pillow-heif 1.x dropped its AVIF support, so Pillow's own plugin is the one to use.
+# Importing pillow-heif costs 30-50 ms and most processes never see a HEIC file, so it is
+# registered when the first one comes: an ISO media file (`ftyp` box first) whose major brand is
+# one pillow-heif's own check accepts (pillow_heif.as_plugin._is_supported_heif).
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
+
 # Pillow's TIFF plugin (size at open, pixels at load) and pillow-heif already apply orientation.
 _ORIENTED_BY_DECODER = ("TIFF", "HEIF")
 
@@ -99,7 +101,7 @@ _DECODER_ERRORS: tuple[type[BaseException], ...] = (
     AssertionError,
     struct.error,
     zlib.error,
-) + fastdecode.INFLATE_ERRORS
+)
 
 
 class ImageRejected(Exception):
@@ -159,7 +161,7 @@ def open_image(stream: BinaryIO, *, max_pixels: int) -> Image.Image:
         raise ImageRejected("empty_file", "The file is empty.")
     stream.seek(0)
     try:
-        image = Image.open(stream, formats=ACCEPTED_FORMATS)
+        image = Image.open(stream, formats=_formats_to_try(head))
     except Image.UnidentifiedImageError as error:
         refused = _signature_format_name(head) or _pillow_format_name(stream)
         if refused:
@@ -179,6 +181,22 @@ def open_image(stream: BinaryIO, *, max_pixels: int) -> Image.Image:
             f"the limit is {max_pixels / 1e6:g} MP.",
         )
     return image
+
+
+def _formats_to_try(head: bytes) -> tuple[str, ...]:
+    """ACCEPTED_FORMATS, registering pillow-heif first if head is HEIF's; without HEIF until then."""
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        _register_heif_opener()
+    # Image.open() raises KeyError for a format no plugin has registered.
+    return ACCEPTED_FORMATS if "HEIF" in Image.OPEN else _ACCEPTED_WITHOUT_HEIF
+
+
+@functools.cache
+def _register_heif_opener() -> None:
+    """Idempotent; changes no decoding option for other users of Pillow."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
 
 
 def _signature_format_name(head: bytes) -> str | None:

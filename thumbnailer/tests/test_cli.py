@@ -146,3 +146,79 @@ def test_exit_status_from_a_real_process(tmp_path):
     assert failed.returncode == 1
     assert f"{bad}: FAILED (not_an_image)" in failed.stderr
     assert "1 of 2 files failed." in failed.stderr
+
+
+# Run manage.py as the shell does, then list the modules the process imported, at exit.
+_LIST_MODULES_AT_EXIT = """
+import atexit, json, os, runpy, sys
+atexit.register(lambda: open(os.environ["MODULES_FILE"], "w").write(json.dumps(sorted(sys.modules))))
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def run_cli_process(tmp_path: Path, *args) -> tuple[subprocess.CompletedProcess, set[str]]:
+    modules_file = tmp_path / "modules.json"
+    completed = subprocess.run(
+        [sys.executable, "-c", _LIST_MODULES_AT_EXIT, str(REPO / "manage.py"), "thumbnail", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), "MODULES_FILE": str(modules_file)},
+        timeout=60,
+    )
+    return completed, set(json.loads(modules_file.read_text()))
+
+
+def _imported(modules: set[str], packages: list[str]) -> list[str]:
+    return sorted(p for p in packages if any(m == p or m.startswith(p + ".") for m in modules))
+
+
+@pytest.fixture(scope="module")
+def modules_of_a_jpeg_run(tmp_path_factory) -> set[str]:
+    folder = tmp_path_factory.mktemp("jpeg_run")
+    completed, modules = run_cli_process(folder, write_jpeg(folder / "photo.jpg"), "--out", folder / "out")
+    assert completed.returncode == 0, completed.stderr
+    assert sorted(path.name for path in (folder / "out").iterdir()) == ["photo.zip", "photo_128x128.jpg"]
+    return modules
+
+
+def test_the_cli_starts_without_what_it_does_not_use(modules_of_a_jpeg_run):
+    """On JPEGs: no Celery app, no HEIF or PNG decoder, no admin, models or URLs (no django.setup())."""
+    unused = [
+        "thumbnailer_project.celery",
+        "pillow_heif",
+        "isal",
+        "django.contrib.admin",
+        "django.contrib.auth",
+        "thumbnailer.models",
+        "thumbnailer.tasks",
+        "thumbnailer.views",
+        "django.urls",
+    ]
+    assert _imported(modules_of_a_jpeg_run, unused) == []
+
+
+def test_the_cli_imports_no_celery(modules_of_a_jpeg_run):
+    assert _imported(modules_of_a_jpeg_run, ["celery", "kombu", "billiard"]) == []
+
+
+def test_a_heic_file_still_works_from_a_real_process(tmp_path):
+    """HEIF support loads when the first HEIC file comes; the thumbnail is a JPEG."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()  # to write the fixture; the CLI process registers its own
+    source = tmp_path / "IMG_0001.HEIC"
+    Image.new("RGB", (400, 300), (30, 160, 60)).save(source, "HEIF", quality=90)
+
+    completed, modules = run_cli_process(tmp_path, source, "--out", tmp_path / "out")
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith(f"{source}: IMG_0001_128x128.jpg IMG_0001.zip (")
+    assert "pillow_heif" in modules
+    with zipfile.ZipFile(tmp_path / "out" / "IMG_0001.zip") as archive:
+        assert archive.namelist() == ["IMG_0001.heic", "IMG_0001_128x128.jpg", "manifest.json"]
+    thumbnail = Image.open(tmp_path / "out" / "IMG_0001_128x128.jpg")
+    assert thumbnail.size == (128, 96)
+    assert all(
+        abs(got - want) < 20 for got, want in zip(thumbnail.getpixel((64, 48)), (30, 160, 60), strict=True)
+    )

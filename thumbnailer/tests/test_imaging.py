@@ -4,17 +4,24 @@ import hashlib
 import io
 import json
 import struct
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import pillow_heif
 import pytest
-from PIL import Image, ImageCms, PngImagePlugin
+from PIL import Image, ImageCms, ImageDraw, PngImagePlugin
 
 from thumbnailer import imaging
 from thumbnailer.imaging import ArchiveMember, ImageHeader, ImageRejected, fastdecode, pipeline
 from thumbnailer.imaging.encode import OUTPUT_EXTENSIONS, encode_still
 
 from .support.images import raw_png
+
+# The pipeline registers pillow-heif only when a HEIF file comes (test_heif_support_loads_on_
+# the_first_heif_file checks that in a fresh process); these tests also write HEIC fixtures.
+pillow_heif.register_heif_opener()
 
 MAX_PIXELS = 100_000_000
 BOX = (128, 128)
@@ -374,6 +381,12 @@ def test_read_header_never_decodes_pixel_data():
 # --- make_renditions: bad input ---------------------------------------------------------------
 
 
+def _zeroed_inside_idat(png: bytes) -> bytes:
+    """The PNG with 64 bytes of its deflate stream zeroed: an invalid stream, not a short one."""
+    start = png.index(b"IDAT") + 4 + 2000
+    return png[:start] + bytes(64) + png[start + 64 :]
+
+
 @pytest.mark.parametrize(
     ("data", "code"),
     [
@@ -384,6 +397,7 @@ def test_read_header_never_decodes_pixel_data():
         (_sample("WEBP")[:60], "corrupt_image"),
         (encode(quadrants((1200, 800)), "WEBP")[:-500], "corrupt_image"),  # through libwebp's scaled decode
         (encode(quadrants((1200, 800)), "PNG")[:-500], "corrupt_image"),  # through the ISA-L inflate
+        (_zeroed_inside_idat(encode(photo_like((600, 400)), "PNG")), "corrupt_image"),  # ISA-L's error
         (b"", "empty_file"),
         (b"GIF89a not really", "not_an_image"),
         (raw_png(20_000, 20_000, bit_depth=8, colour_type=2), "too_many_pixels"),
@@ -396,6 +410,7 @@ def test_read_header_never_decodes_pixel_data():
         "webp-truncated",
         "big-webp-truncated",
         "big-png-truncated",
+        "png-bad-deflate",
         "empty",
         "fake-gif",
         "too-many-pixels",
@@ -739,6 +754,26 @@ def test_grey_with_alpha_keeps_both():
     assert near(thumbnail.getpixel((20, 32)), (200, 255)) and thumbnail.getpixel((110, 32))[1] == 0
 
 
+@pytest.mark.parametrize("hidden", [GREEN, BLACK, WHITE], ids=["green", "black", "white"])
+@pytest.mark.parametrize("size", [(1600, 1200), (300, 200)], ids=["reduced-first", "resampled-only"])
+def test_colour_under_transparent_pixels_never_bleeds_into_edges(size, hidden):
+    """Resampling weighs colour by alpha: a red disc on transparent pixels that hide another
+    colour keeps pure red edges (straight-alpha averaging would give green, dark or pale fringes)."""
+    width, height = size
+    image = Image.new("RGBA", size, (*hidden, 0))
+    ImageDraw.Draw(image).ellipse(
+        (width // 4, height // 4, 3 * width // 4, 3 * height // 4), fill=(*RED, 255)
+    )
+
+    rendition, thumbnail = only_rendition(encode(image, "PNG"))
+
+    assert rendition.format == "PNG" and thumbnail.mode == "RGBA"
+    visible = [pixel for pixel in thumbnail.get_flattened_data() if pixel[3] > 0]
+    edges = [pixel for pixel in visible if pixel[3] < 255]
+    assert len(edges) > 20  # the disc has a soft, partly transparent rim
+    assert [pixel for pixel in visible if pixel[:3] != RED] == []
+
+
 def test_one_bit_image_becomes_grey():
     image = Image.new("1", (200, 100), 1)
     rendition, thumbnail = only_rendition(encode(image, "BMP"))
@@ -849,6 +884,44 @@ def test_heic_thumbnail_comes_from_the_embedded_thumbnail_when_it_is_big_enough(
             near(got, want, tolerance=40)
             for got, want in zip(colours, (RED, GREEN, BLUE, WHITE), strict=True)
         ), colours
+
+
+def test_heif_support_loads_on_the_first_heif_file(tmp_path):
+    """pillow-heif is imported when a HEIF header comes, not before; other files never load it."""
+    inputs = {
+        "jpeg": _sample("JPEG"),
+        "avif": _sample("AVIF"),  # an ISO media file too, read by Pillow's own plugin
+        "text": b"not a picture at all",
+        "heic": _sample("HEIF"),
+    }
+    for name, data in inputs.items():
+        (tmp_path / name).write_bytes(data)
+    script = (
+        "import io, sys\n"
+        "from pathlib import Path\n"
+        "from thumbnailer import imaging\n"
+        "for name in sys.argv[2:]:\n"
+        "    data = io.BytesIO((Path(sys.argv[1]) / name).read_bytes())\n"
+        "    try:\n"
+        "        found = imaging.read_header(data, max_pixels=10**8).format\n"
+        "    except imaging.ImageRejected as rejected:\n"
+        "        found = rejected.code\n"
+        "    print(name, found, 'pillow_heif' in sys.modules)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path), *inputs],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == [
+        "jpeg JPEG False",
+        "avif AVIF False",
+        "text not_an_image False",
+        "heic HEIF True",
+    ]
 
 
 # --- build_archive ----------------------------------------------------------------------------
@@ -995,7 +1068,7 @@ def _adam7_grey_png(grey: list[list[int]]) -> bytes:
 
 
 def test_png_without_isal_falls_back_to_pillows_inflate(monkeypatch):
-    monkeypatch.setattr(fastdecode, "isal_zlib", None)
+    monkeypatch.setattr(fastdecode, "isal_inflate", lambda: None)
     rendition, thumbnail = only_rendition(encode(quadrants((300, 200)), "PNG"))
     assert rendition.format == "PNG" and thumbnail.size == (128, 85)
     assert all(

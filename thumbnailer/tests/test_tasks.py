@@ -121,3 +121,17 @@ def test_webhook_retries_back_off_under_the_visibility_timeout_and_stop_after_ab
     assert countdowns[:5] == [15, 30, 60, 120, 120]
     assert max(countdowns) < settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
     assert 3400 <= sum(countdowns) <= 3600
+
+
+def test_beat_has_the_daily_digest_at_the_configured_time(settings):
+    from celery.schedules import crontab
+
+    from thumbnailer_project.celery import app
+
+    entry = app.conf.beat_schedule["send-daily-digest"]
+
+    assert entry["task"] == "thumbnailer.tasks.send_daily_digest"
+    assert entry["schedule"] == crontab(
+        hour=settings.THUMBNAILER_DIGEST_HOUR, minute=settings.THUMBNAILER_DIGEST_MINUTE
+    )
+    assert {"summarize", "purge-expired", "requeue-stale-jobs"} <= set(app.conf.beat_schedule)

@@ -282,6 +282,62 @@ def _measure_once(pipeline: str, item: Input, repeat: int) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+# --- the modes: fit, fill and smart on the same 12 MP JPEG ----------------------------------------
+
+MODES_INPUT = "jpeg_12mp.jpg"
+
+
+def measure_modes(repeat: int = 15) -> dict[str, float]:
+    """Median ms of one 128x128 thumbnail per mode (ours), and libvips' crop=centre / entropy alike.
+
+    Run in this process, the modes interleaved, so they share the machine's state; what matters
+    is how much fill and smart add to fit.
+    """
+    sys.path.insert(0, str(REPO))
+    from thumbnailer import imaging
+
+    data = (CORPUS / MODES_INPUT).read_bytes()
+    runs = {
+        "fit": lambda: imaging.make_renditions(
+            io.BytesIO(data), boxes=[BOX], max_pixels=10**8, max_frames=300
+        ),
+        "fill": lambda: imaging.make_renditions(
+            io.BytesIO(data),
+            boxes=[BOX],
+            max_pixels=10**8,
+            max_frames=300,
+            options=imaging.ThumbnailOptions(mode="fill"),
+        ),
+        "smart": lambda: imaging.make_renditions(
+            io.BytesIO(data),
+            boxes=[BOX],
+            max_pixels=10**8,
+            max_frames=300,
+            options=imaging.ThumbnailOptions(mode="smart"),
+        ),
+    }
+    try:
+        import pyvips
+
+        pyvips.cache_set_max(0)
+        path = str(CORPUS / MODES_INPUT)
+        runs["vips centre"] = lambda: pyvips.Image.thumbnail(
+            path, BOX[0], height=BOX[1], crop="centre"
+        ).jpegsave_buffer(Q=85)
+        runs["vips entropy"] = lambda: pyvips.Image.thumbnail(
+            path, BOX[0], height=BOX[1], crop="entropy"
+        ).jpegsave_buffer(Q=85)
+    except ImportError:
+        pass
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat + 1):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[name].append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(values[1:]) for name, values in times.items()}
+
+
 # --- the CLI row: whole processes, start-up included ---------------------------------------------
 
 CLI_ROW = "CLI 20 x JPEG 24 MP"
@@ -402,6 +458,13 @@ def main() -> None:
     if baselines:
         print(
             "interpreter RSS after imports (MiB): " + ", ".join(f"{k} {v:.1f}" for k, v in baselines.items())
+        )
+    if "ours" in pipelines and (not options.only or options.only.lower() in "modes fit fill smart"):
+        modes = measure_modes()
+        print(
+            f"modes on {MODES_INPUT}, 128x128, median ms: "
+            + ", ".join(f"{name} {value:.1f}" for name, value in modes.items())
+            + f"; smart adds {modes['smart'] - modes['fit']:.1f} ms to fit, fill {modes['fill'] - modes['fit']:.1f} ms"
         )
     if {"ours", "vips"} <= set(pipelines) and (not options.only or options.only.lower() in CLI_ROW.lower()):
         cli = measure_cli(options.cli_runs)

@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 
 from . import naming, webhooks
+from .imaging.options import ThumbnailOptions
 
 MISSING_FILE_MESSAGE = "Send the image in the multipart field 'image_file'."
 
@@ -53,14 +54,49 @@ def size_choices() -> list[tuple[str, str]]:
 
 
 def boxes_from_text(text: str) -> list[tuple[int, int]]:
-    """`"128x128,256x256"` -> boxes, or the `invalid_size` error."""
+    """`"128x128,256x256"` -> boxes, or the `invalid_option` error naming the field."""
     try:
         return naming.parse_boxes(text, largest=settings.THUMBNAILER_LARGEST_SIDE)
     except ValueError as error:
-        raise forms.ValidationError(str(error), code="invalid_size") from error
+        raise forms.ValidationError(f"sizes: {error}", code="invalid_option") from error
 
 
-class UploadForm(forms.Form):
+class ThumbnailOptionsMixin:
+    """mode, focus, format and quality, checked together into cleaned_data["options"]."""
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            cleaned["options"] = ThumbnailOptions.from_text(
+                mode=cleaned.get("mode", ""),
+                focus=cleaned.get("focus", ""),
+                output_format=cleaned.get("format", ""),
+                quality=cleaned.get("quality", ""),
+            )
+        except ValueError as error:
+            field = str(error).split(" ", 1)[0]
+            self.add_error(
+                field if field in self.fields else None,
+                forms.ValidationError(str(error), code="invalid_option"),
+            )
+        return cleaned
+
+
+MODE_CHOICES = [
+    ("fit", "Fit — the whole picture inside the box"),
+    ("fill", "Fill — exactly the box, cropped at the centre"),
+    ("smart", "Smart — exactly the box, cropped on the most detailed part"),
+]
+FORMAT_CHOICES = [
+    ("auto", "Same kind as the original"),
+    ("jpeg", "JPEG"),
+    ("png", "PNG"),
+    ("webp", "WebP"),
+    ("avif", "AVIF"),
+]
+
+
+class UploadForm(ThumbnailOptionsMixin, forms.Form):
     """The page's form. Each file's content is checked later, one by one, by the upload service."""
 
     image_file = MultipleImageFileField(
@@ -74,6 +110,10 @@ class UploadForm(forms.Form):
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
+    mode = forms.ChoiceField(
+        label="Shape", choices=MODE_CHOICES, required=False, initial="fit", widget=forms.RadioSelect
+    )
+    format = forms.ChoiceField(label="Format", choices=FORMAT_CHOICES, required=False, initial="auto")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -93,8 +133,8 @@ class UploadForm(forms.Form):
         return boxes_from_text(",".join(self.cleaned_data["sizes"]) or settings.THUMBNAILER_DEFAULT_SIZES)
 
 
-class ApiJobForm(forms.Form):
-    """The JSON API's form: one file, optional `sizes` like "128x128,256x256"."""
+class ApiJobForm(ThumbnailOptionsMixin, forms.Form):
+    """The JSON API's form: one file, optional `sizes` like "128x128,256x256", and the thumbnail options."""
 
     image_file = ImageFileField(
         error_messages={"required": MISSING_FILE_MESSAGE},
@@ -102,6 +142,10 @@ class ApiJobForm(forms.Form):
     )
     sizes = forms.CharField(required=False)
     callback_url = forms.CharField(required=False, strip=True)
+    mode = forms.CharField(required=False)
+    focus = forms.CharField(required=False)
+    format = forms.CharField(required=False)
+    quality = forms.CharField(required=False)
 
     def clean_callback_url(self) -> str:
         url = self.cleaned_data["callback_url"]
@@ -121,7 +165,7 @@ class ApiJobForm(forms.Form):
     def clean_sizes(self) -> list[tuple[int, int]]:
         text = self.cleaned_data["sizes"]
         if len(text) > 200:
-            raise forms.ValidationError("The sizes field is too long.", code="invalid_size")
+            raise forms.ValidationError("sizes: the field is too long.", code="invalid_option")
         return boxes_from_text(text or settings.THUMBNAILER_DEFAULT_SIZES)
 
 

@@ -4,6 +4,8 @@ import uuid
 
 from django.db import models
 
+from .imaging.options import ThumbnailOptions
+
 
 class Job(models.Model):
     """One uploaded image and what the worker made of it."""
@@ -32,6 +34,11 @@ class Job(models.Model):
     client_name = models.CharField(max_length=255, help_text="The file name as the client sent it.")
     stem = models.CharField(max_length=100, help_text="Safe stem used for every output name.")
     sizes = models.JSONField(default=list, help_text='Requested boxes, e.g. ["128x128"].')
+    # What kind of thumbnails: see imaging.ThumbnailOptions (the defaults are the tutorial's).
+    mode = models.CharField(max_length=5, default="fit")
+    focus = models.JSONField(null=True, blank=True, help_text="[x, y] fractions the fill crop keeps in view.")
+    output_format = models.CharField(max_length=4, default="auto")
+    quality = models.PositiveSmallIntegerField(null=True, blank=True)
 
     original_path = models.CharField(max_length=300)
     original_format = models.CharField(max_length=10)
@@ -91,6 +98,15 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_name} ({self.status})"
+
+    @property
+    def thumbnail_options(self) -> ThumbnailOptions:
+        return ThumbnailOptions(
+            mode=self.mode,
+            focus=tuple(self.focus) if self.focus else None,
+            format=self.output_format,
+            quality=self.quality,
+        )
 
     @property
     def is_finished(self) -> bool:

@@ -80,6 +80,7 @@ def job_status_payload(*, job: Job) -> dict:
                     "width": thumb["width"],
                     "height": thumb["height"],
                     "format": thumb["format"],
+                    "mode": thumb.get("mode", "fit"),
                     "bytes": thumb["bytes"],
                 }
                 for thumb in job.thumbnails

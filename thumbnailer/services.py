@@ -74,6 +74,7 @@ def upload_accept(
     boxes: list[tuple[int, int]],
     owner_key: str,
     callback_url: str = "",
+    options: imaging.ThumbnailOptions = imaging.DEFAULT_OPTIONS,
 ) -> Job:
     """Check one uploaded file from its header, store it and queue its job; raise UploadRefused if not.
 
@@ -89,6 +90,7 @@ def upload_accept(
             boxes=boxes,
             owner_key=owner_key,
             callback_url=callback_url,
+            options=options,
         )
     except imaging.ImageRejected as rejected:
         raise UploadRefused(rejected.code, rejected.message) from rejected
@@ -119,6 +121,7 @@ def job_submit(
     owner_key: str,
     sha256: str = "",
     callback_url: str = "",
+    options: imaging.ThumbnailOptions = imaging.DEFAULT_OPTIONS,
 ) -> Job:
     """Store an inspected upload and record its job; answer it from an equal finished job, or queue it.
 
@@ -131,6 +134,7 @@ def job_submit(
         owner_key=owner_key,
         sha256=sha256,
         callback_url=callback_url,
+        options=options,
     )
     if job_copy_result(job=job, original=upload):
         return job
@@ -154,6 +158,7 @@ def job_create(
     owner_key: str,
     sha256: str = "",
     callback_url: str = "",
+    options: imaging.ThumbnailOptions = imaging.DEFAULT_OPTIONS,
 ) -> Job:
     """Store the original under jobs/<job-id>/ and create its PENDING Job row.
 
@@ -171,7 +176,11 @@ def job_create(
         original_height=header.height,
         original_bytes=upload.size,
         sha256=sha256,
-        options_key=options_key(boxes=boxes),
+        options_key=options_key(boxes=boxes, options=options),
+        mode=options.mode,
+        focus=list(options.focus) if options.focus else None,
+        output_format=options.format,
+        quality=options.quality,
         delete_token_sha256=token_hash(delete_token),
         callback_url=callback_url,
         webhook_status=Job.WebhookStatus.PENDING if callback_url else Job.WebhookStatus.NONE,
@@ -214,9 +223,15 @@ def job_delete(*, job_id) -> None:
     storage_io.delete_folder(storage_io.job_folder(job_id))
 
 
-def options_key(*, boxes: list[tuple[int, int]]) -> str:
+def options_key(
+    *, boxes: list[tuple[int, int]], options: imaging.ThumbnailOptions = imaging.DEFAULT_OPTIONS
+) -> str:
     """Everything besides the bytes that decides a job's outputs, in one comparable string."""
-    return "sizes=" + ",".join(naming.format_box(box) for box in boxes)
+    key = "sizes=" + ",".join(naming.format_box(box) for box in boxes)
+    if options != imaging.DEFAULT_OPTIONS:  # the tutorial's jobs keep the key they always had
+        focus = ",".join(f"{value:g}" for value in options.focus) if options.focus else ""
+        key += f";mode={options.mode};focus={focus};format={options.format};quality={options.quality or ''}"
+    return key
 
 
 def job_copy_result(*, job: Job, original: File) -> bool:
@@ -250,6 +265,7 @@ def job_copy_result(*, job: Job, original: File) -> bool:
                 height=entry["height"],
                 format=entry["format"],
                 box=naming.parse_box(entry["size"]),
+                mode=entry.get("mode", "fit"),
             )
             for entry in source.thumbnails
         ]
@@ -305,6 +321,7 @@ def package_store(*, job: Job, package: imaging.Package, deliveries: int | None 
                 "width": thumbnail.width,
                 "height": thumbnail.height,
                 "format": thumbnail.format,
+                "mode": thumbnail.mode,
                 "bytes": storage_io.write_exact(path, thumbnail.data),
             }
         )
@@ -421,6 +438,7 @@ def job_process(*, job_id, on_progress=None) -> None:
             max_pixels=settings.THUMBNAILER_MAX_PIXELS,
             max_frames=settings.THUMBNAILER_MAX_FRAMES,
             on_progress=on_progress,
+            options=job.thumbnail_options,
         )
     except imaging.ImageRejected as rejected:
         if job_holds_lease(job_id=job.id, deliveries=job.deliveries):

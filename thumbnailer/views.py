@@ -128,8 +128,9 @@ def upload_page_checked(request, watch: upload_handlers.UploadWatch):
     refused = [(name or "A file", file_too_large()) for name in watch.oversized_names]
     if form.is_valid():
         uploads, boxes = form.cleaned_data["image_file"], form.cleaned_data["sizes"]
+        options = form.cleaned_data["options"]
     elif refused and error_codes(form) == ["missing_file"]:
-        uploads, boxes = [], []  # every file was too large: say so for each, below
+        uploads, boxes, options = [], [], None  # every file was too large: say so for each, below
     elif answer_json:
         return json_error(*first_error(form), status=400)
     else:
@@ -143,6 +144,7 @@ def upload_page_checked(request, watch: upload_handlers.UploadWatch):
                 sha256=watch.sha256_of(upload),
                 boxes=boxes,
                 owner_key=session_key_saved(request),
+                options=options,
             )
         except services.UploadRefused as refusal:
             refused.append((upload.name, refusal))
@@ -303,6 +305,7 @@ def api_jobs(request):
             boxes=form.cleaned_data["sizes"],
             owner_key="",
             callback_url=form.cleaned_data["callback_url"],
+            options=form.cleaned_data["options"],
         )
     except services.UploadRefused as refusal:
         return refusal_json(refusal)

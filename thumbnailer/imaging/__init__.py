@@ -20,10 +20,15 @@ from .archive import ArchiveMember, Package, ThumbnailFile, build_archive, packa
 from .encode import Rendition
 from .geometry import fit_within
 from .identify import ACCEPTED_FORMATS, ORIGINAL_EXTENSIONS, ImageHeader, ImageRejected, read_header
+from .options import DEFAULT_OPTIONS, FORMATS, MODES, ThumbnailOptions
 from .pipeline import ThumbnailSet, make_renditions
 
 __all__ = [
     "ACCEPTED_FORMATS",
+    "DEFAULT_OPTIONS",
+    "FORMATS",
+    "MODES",
+    "ThumbnailOptions",
     "ORIGINAL_EXTENSIONS",
     "ArchiveMember",
     "ImageHeader",

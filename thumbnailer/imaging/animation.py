@@ -7,10 +7,12 @@ from collections.abc import Iterator
 
 from PIL import Image
 
+from . import crop
 from .colour import has_alpha, resizable
 from .encode import Rendition, encode_animation, to_rendition
 from .geometry import REDUCING_GAP, fit_within, orient, resize, stored_size
 from .identify import ImageHeader
+from .options import DEFAULT_OPTIONS, ThumbnailOptions
 
 ANIMATED_FORMATS = ("GIF", "WEBP")
 
@@ -36,15 +38,24 @@ def animated_renditions(
     header: ImageHeader,
     boxes: list[tuple[int, int]],
     orientation: int,
+    options: ThumbnailOptions = DEFAULT_OPTIONS,
 ) -> Iterator[Rendition]:
     """Every frame decoded once (Pillow composites each onto the canvas), resized for every box.
+
+    fill and smart crop every frame with the same window (chosen on the first frame for
+    smart), so the animation does not jump; they resample whole frames.
 
     Most animations change a small part of the canvas per frame, and a GIF says which (the
     frame's rectangle). Only the thumbnail pixels that rectangle and the previous one can
     reach are resampled again, so the time follows what changes, not the canvas size.
     """
     display_size = (header.width, header.height)
-    stored_targets = [stored_size(fit_within(display_size, box), orientation) for box in boxes]
+    if options.crops:
+        # Animations carry no EXIF orientation in practice: windows are taken on the canvas as stored.
+        stored_targets = [crop.fill_size(image.size, box) for box in boxes]
+        windows: list[tuple[float, float, float, float] | None] = [None] * len(boxes)
+    else:
+        stored_targets = [stored_size(fit_within(display_size, box), orientation) for box in boxes]
     thumbnails_per_box: list[list[Image.Image]] = [[] for _ in boxes]
     durations = []
     loop = image.info.get("loop")
@@ -63,6 +74,23 @@ def animated_renditions(
         extent = getattr(image, "dispose_extent", None) if header.format == "GIF" else None
         changed = _union(extent, previous_extent) if index and extent and previous_extent else None
         previous_extent = extent
+        if options.crops:
+            for number, box in enumerate(boxes):
+                if windows[number] is None:
+                    windows[number] = (
+                        crop.detail_window(frame, box)
+                        if options.mode == "smart"
+                        else crop.focus_window(frame.size, box, options.focus or (0.5, 0.5))
+                    )
+                thumbnails_per_box[number].append(
+                    frame.resize(
+                        stored_targets[number],
+                        Image.Resampling.LANCZOS,
+                        box=windows[number],
+                        reducing_gap=REDUCING_GAP,
+                    )
+                )
+            continue
         for thumbnails, target in zip(thumbnails_per_box, stored_targets, strict=True):
             previous = thumbnails[-1] if thumbnails else None
             if changed is None or previous is None or previous.mode != frame.mode:
@@ -72,10 +100,13 @@ def animated_renditions(
 
     if any(has_alpha(thumbnail) for thumbnail in thumbnails_per_box[0]):  # one mode for the whole animation
         thumbnails_per_box = [[frame.convert("RGBA") for frame in frames] for frames in thumbnails_per_box]
+    output_format = header.format if options.format == "auto" else options.format.upper()
     for box, thumbnails in zip(boxes, thumbnails_per_box, strict=True):
         frames = [orient(thumbnail, orientation) for thumbnail in thumbnails]
-        data = encode_animation(frames, header.format, durations=durations, loop=loop)
-        yield to_rendition(box, frames[0].size, header.format, data)
+        data = encode_animation(
+            frames, output_format, durations=durations, loop=loop, quality=options.quality
+        )
+        yield to_rendition(box, frames[0].size, output_format, data, mode=options.mode)
 
 
 def _resize_changed_part(

@@ -32,6 +32,7 @@ class ThumbnailFile(ArchiveMember):
     """One thumbnail as a file of its own and a member of the zip; box is the box it was made for."""
 
     box: tuple[int, int]
+    mode: str = "fit"
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def package_renditions(
             height=rendition.height,
             format=rendition.format,
             box=rendition.box,
+            mode=rendition.mode,
         )
         for rendition in thumbnail_set.renditions
     ]
@@ -100,6 +102,8 @@ def build_archive(members: Sequence[ArchiveMember], out: BinaryIO) -> None:
                 "format": member.format,
                 "bytes": len(member.data),
                 "sha256": hashlib.sha256(member.data).hexdigest(),
+                # Thumbnails say how they were made (fit, fill, smart); the original has no mode.
+                **({"mode": member.mode} if isinstance(member, ThumbnailFile) else {}),
             }
             for member in members
         ]

@@ -16,12 +16,13 @@ from .colour import has_alpha
 
 # Output format follows the input family; anything else becomes PNG (with alpha) or JPEG.
 _SAME_FAMILY_OUTPUT = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "GIF": "GIF"}
-OUTPUT_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
+OUTPUT_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "AVIF": "avif"}
 
 # A thumbnail's visual quality is settled by the resampling filter; these keep files small
 # without visible artefacts at thumbnail sizes.
 JPEG_QUALITY = 85
 WEBP_QUALITY = 80
+AVIF_QUALITY = 60
 
 _ENCODER_OPTIONS: dict[str, dict[str, object]] = {
     "JPEG": {"quality": JPEG_QUALITY, "optimize": True},
@@ -29,6 +30,9 @@ _ENCODER_OPTIONS: dict[str, dict[str, object]] = {
     # 128x96, 135 ms for 512x384 RGBA) for files no smaller; text screenshots grow 13-16%.
     "PNG": {"compress_level": 4},
     "WEBP": {"quality": WEBP_QUALITY, "method": 4},
+    # libavif's speed 8 of 10: a 128 px thumbnail in a few ms instead of tens, at sizes where
+    # the slower searches gain almost nothing.
+    "AVIF": {"quality": AVIF_QUALITY, "speed": 8},
     # Pillow's palette optimisation rescans and remaps every frame to drop unused colours:
     # 20% of an animated thumbnail's time for 8% fewer bytes on a shared 256-colour palette.
     "GIF": {"optimize": False},
@@ -43,7 +47,11 @@ _PALETTE_SAMPLE_PIXELS = 65_536
 
 @dataclass(frozen=True)
 class Rendition:
-    """One thumbnail: fits inside box, aspect kept, never upscaled, never 0 px; display size."""
+    """One thumbnail for one box, in display size; never upscaled, never 0 px.
+
+    mode "fit" keeps the aspect inside the box; "fill" and "smart" fill the box exactly (or
+    less of its shape, when the image is smaller than the box).
+    """
 
     box: tuple[int, int]
     width: int
@@ -51,9 +59,12 @@ class Rendition:
     format: str
     extension: str
     data: bytes
+    mode: str = "fit"
 
 
-def to_rendition(box: tuple[int, int], size: tuple[int, int], output_format: str, data: bytes) -> Rendition:
+def to_rendition(
+    box: tuple[int, int], size: tuple[int, int], output_format: str, data: bytes, *, mode: str = "fit"
+) -> Rendition:
     return Rendition(
         box=box,
         width=size[0],
@@ -61,29 +72,41 @@ def to_rendition(box: tuple[int, int], size: tuple[int, int], output_format: str
         format=output_format,
         extension=OUTPUT_EXTENSIONS[output_format],
         data=data,
+        mode=mode,
     )
 
 
-def output_format_for(source_format: str, *, has_alpha: bool) -> str:
+def output_format_for(source_format: str, *, has_alpha: bool, requested: str = "auto") -> str:
+    """The Pillow format to write: the one asked for, or the input's family ("auto")."""
+    if requested != "auto":
+        return requested.upper()
     if source_format in _SAME_FAMILY_OUTPUT:
         return _SAME_FAMILY_OUTPUT[source_format]
     return "PNG" if has_alpha else "JPEG"
 
 
-def encode_still(image: Image.Image, output_format: str) -> bytes:
+def encode_still(image: Image.Image, output_format: str, *, quality: int | None = None) -> bytes:
+    """Encode one thumbnail; quality (1-100) overrides the lossy formats' default."""
     if output_format == "JPEG":
         image = _flatten_on_white(image)
     elif output_format == "GIF":
         (image,) = _to_gif_frames([image])
     elif image.mode == "CMYK":
         image = image.convert("RGB")
-    return _save(image, output_format)
+    return _save(image, output_format, **({"quality": quality} if quality is not None else {}))
 
 
 def encode_animation(
-    frames: list[Image.Image], output_format: str, *, durations: list[int], loop: int | None
+    frames: list[Image.Image],
+    output_format: str,
+    *,
+    durations: list[int],
+    loop: int | None,
+    quality: int | None = None,
 ) -> bytes:
     options: dict[str, object] = {"save_all": True, "duration": durations}
+    if quality is not None and output_format in ("WEBP", "AVIF"):
+        options["quality"] = quality
     if loop is not None:  # a GIF without a loop count plays once; keep that
         options["loop"] = loop
     if output_format == "GIF":
@@ -103,7 +126,7 @@ def _save(image: Image.Image, output_format: str, **options: object) -> bytes:
     # thumbnail (GPS privacy, and the pixels are sRGB now), so the encoder sees only options.
     image.info = {key: value for key, value in image.info.items() if key == "transparency"}
     buffer = io.BytesIO()
-    image.save(buffer, output_format, **_ENCODER_OPTIONS[output_format], **options)
+    image.save(buffer, output_format, **{**_ENCODER_OPTIONS[output_format], **options})
     return buffer.getvalue()
 
 

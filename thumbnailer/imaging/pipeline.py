@@ -9,12 +9,13 @@ from typing import BinaryIO
 
 from PIL import Image
 
-from . import fastdecode
+from . import crop, fastdecode
 from .animation import animated_renditions, should_animate
 from .colour import has_alpha, resizable, to_srgb
 from .encode import Rendition, encode_still, output_format_for, to_rendition
 from .geometry import REDUCING_GAP, fit_within, orient, resize, stored_size
 from .identify import ImageHeader, exif_orientation, header_of, open_image, rejecting_bad_images
+from .options import DEFAULT_OPTIONS, ThumbnailOptions
 
 # Pillow hands an image's memory back after use, and large blocks go back to the OS, so the
 # next image page-faults its memory in again: 40 of the 145 ms of a 12 MP PNG. Up to this
@@ -35,6 +36,7 @@ def make_renditions(
     max_pixels: int,
     max_frames: int,
     on_progress: Callable[[int, int], None] | None = None,
+    options: ThumbnailOptions = DEFAULT_OPTIONS,
 ) -> ThumbnailSet:
     """Decode once (shrink-on-load) and produce one rendition per box, in the order given."""
     if not boxes:
@@ -53,10 +55,14 @@ def make_renditions(
         image = open_image(source, max_pixels=max_pixels)
         orientation = exif_orientation(image)
         header = header_of(image, orientation)
-        if should_animate(header, max_frames=max_frames):
-            produced = animated_renditions(image, header, boxes, orientation)
+        # A forced still format (JPEG, PNG, AVIF) takes the first frame of an animation.
+        keeps_frames = options.format in ("auto", "webp")
+        if keeps_frames and should_animate(header, max_frames=max_frames):
+            produced = animated_renditions(image, header, boxes, orientation, options)
+        elif options.crops:
+            produced = _cropped_renditions(image, source, header, boxes, orientation, options)
         else:
-            produced = _still_renditions(image, source, header, boxes, orientation)
+            produced = _still_renditions(image, source, header, boxes, orientation, options)
     renditions: list[Rendition] = []
     while len(renditions) < len(boxes):
         with rejecting_bad_images(quiet=True):
@@ -79,20 +85,66 @@ def _still_renditions(
     header: ImageHeader,
     boxes: list[tuple[int, int]],
     orientation: int,
+    options: ThumbnailOptions,
 ) -> Iterator[Rendition]:
-    """Decode once, then resize, colour-convert, orient and encode for each box in turn."""
+    """fit: decode once, then resize, colour-convert, orient and encode for each box in turn."""
     display_size = (header.width, header.height)
     targets = [fit_within(display_size, box) for box in boxes]
     largest = stored_size(max(targets, key=lambda size: size[0] * size[1]), orientation)
     icc_profile = image.info.get("icc_profile")
     working = _decode_shrunk(image, source, header.format, largest)
-    output_format = output_format_for(header.format, has_alpha=has_alpha(working))
+    output_format = output_format_for(header.format, has_alpha=has_alpha(working), requested=options.format)
 
     for box, target in zip(boxes, targets, strict=True):
         thumbnail = resize(working, stored_size(target, orientation))
         thumbnail = to_srgb(thumbnail, icc_profile)
         thumbnail = orient(thumbnail, orientation)
-        yield to_rendition(box, thumbnail.size, output_format, encode_still(thumbnail, output_format))
+        data = encode_still(thumbnail, output_format, quality=options.quality)
+        yield to_rendition(box, thumbnail.size, output_format, data)
+
+
+def _cropped_renditions(
+    image: Image.Image,
+    source: BinaryIO,
+    header: ImageHeader,
+    boxes: list[tuple[int, int]],
+    orientation: int,
+    options: ThumbnailOptions,
+) -> Iterator[Rendition]:
+    """fill and smart: exactly the box, from a window of its shape chosen on the shrunk image.
+
+    The whole image is decoded at REDUCING_GAP times the size the window needs, then turned
+    upright (EXIF orientation comes before any crop), and each window is resampled straight
+    to its box: Image.resize(box=...) crops and scales in one pass.
+    """
+    display_size = (header.width, header.height)
+    # At what scale each box's window becomes the box: the whole image at that scale is what
+    # shrink-on-load must at least give.
+    scales = [crop.fill_size(display_size, box)[0] / crop.cover_window(display_size, box)[0] for box in boxes]
+    whole = (round(display_size[0] * max(scales)), round(display_size[1] * max(scales)))
+    icc_profile = image.info.get("icc_profile")
+    working = orient(
+        _decode_shrunk(image, source, header.format, stored_size(whole, orientation)), orientation
+    )
+    output_format = output_format_for(header.format, has_alpha=has_alpha(working), requested=options.format)
+    # Window coordinates are computed on the display size; the working image is smaller.
+    to_working = working.width / display_size[0], working.height / display_size[1]
+
+    for box in boxes:
+        if options.mode == "smart":
+            left, top, right, bottom = crop.detail_window(working, box)
+        else:
+            focus = options.focus or (0.5, 0.5)
+            left, top, right, bottom = crop.focus_window(display_size, box, focus)
+            left, right = left * to_working[0], right * to_working[0]
+            top, bottom = top * to_working[1], bottom * to_working[1]
+        target = crop.fill_size(display_size, box)
+        thumbnail = working.resize(
+            target, Image.Resampling.LANCZOS, box=(left, top, right, bottom), reducing_gap=REDUCING_GAP
+        )
+        thumbnail = to_srgb(thumbnail, icc_profile)
+        data = encode_still(thumbnail, output_format, quality=options.quality)
+        yield to_rendition(box, thumbnail.size, output_format, data, mode=options.mode)
 
 
 def _decode_shrunk(

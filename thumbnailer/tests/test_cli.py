@@ -222,3 +222,29 @@ def test_a_heic_file_still_works_from_a_real_process(tmp_path):
     assert all(
         abs(got - want) < 20 for got, want in zip(thumbnail.getpixel((64, 48)), (30, 160, 60), strict=True)
     )
+
+
+def test_mode_format_and_quality_from_the_command_line(tmp_path):
+    source = write_jpeg(tmp_path / "wide.jpg", size=(900, 300))
+
+    out, err, error = run(
+        str(source), "--size", "100x100", "--mode", "smart", "--format", "webp", "--quality", "70"
+    )
+
+    assert error is None, err
+    thumbnail = Image.open(tmp_path / "wide_100x100.webp")
+    assert (thumbnail.format, thumbnail.size) == ("WEBP", (100, 100))
+    manifest = json.loads(zipfile.ZipFile(tmp_path / "wide.zip").read("manifest.json"))
+    assert [(entry["name"], entry.get("mode")) for entry in manifest["files"]] == [
+        ("wide.jpg", None),
+        ("wide_100x100.webp", "smart"),
+    ]
+
+
+def test_a_bad_option_is_refused_before_any_work(tmp_path):
+    source = write_jpeg(tmp_path / "a.jpg")
+
+    _, _, error = run(str(source), "--quality", "0")
+
+    assert str(error) == "--quality: quality must be a whole number from 1 to 100."
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.jpg"]

@@ -49,6 +49,7 @@ def test_job_process_writes_thumbnails_and_a_zip():
             "width": 128,
             "height": 96,
             "format": "JPEG",
+            "mode": "fit",
             "bytes": default_storage.size(f"{folder}/Holiday_photo_128x128.jpg"),
         },
         {
@@ -57,6 +58,7 @@ def test_job_process_writes_thumbnails_and_a_zip():
             "width": 64,
             "height": 48,
             "format": "JPEG",
+            "mode": "fit",
             "bytes": default_storage.size(f"{folder}/Holiday_photo_64x64.jpg"),
         },
     ]
@@ -81,6 +83,7 @@ def test_job_process_writes_thumbnails_and_a_zip():
         "format": "JPEG",
         "bytes": len(thumb_bytes),
         "sha256": hashlib.sha256(thumb_bytes).hexdigest(),
+        "mode": "fit",
     } in manifest["files"]
 
 

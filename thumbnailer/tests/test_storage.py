@@ -270,6 +270,7 @@ def test_a_job_through_web_and_worker_on_s3_keeps_media_urls_and_no_disk(
                     "width": thumb["width"],
                     "height": thumb["height"],
                     "format": "JPEG",
+                    "mode": "fit",
                     "bytes": thumb["bytes"],
                 }
                 for thumb in job.thumbnails

@@ -47,6 +47,7 @@ def test_an_uploaded_photo_becomes_thumbnails_and_a_zip(client, celery_worker_pr
                     "width": 128,
                     "height": 96,
                     "format": "JPEG",
+                    "mode": "fit",
                     "bytes": job.thumbnails[0]["bytes"],
                 },
                 {
@@ -55,6 +56,7 @@ def test_an_uploaded_photo_becomes_thumbnails_and_a_zip(client, celery_worker_pr
                     "width": 256,
                     "height": 192,
                     "format": "JPEG",
+                    "mode": "fit",
                     "bytes": job.thumbnails[1]["bytes"],
                 },
             ],

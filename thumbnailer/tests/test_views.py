@@ -159,13 +159,13 @@ BAD_API_UPLOADS = [
         "bad sizes",
         lambda: {"image_file": images.upload("a.jpg", images.jpeg_bytes()), "sizes": "big"},
         400,
-        "invalid_size",
+        "invalid_option",
     ),
     (
         "size too large",
         lambda: {"image_file": images.upload("a.jpg", images.jpeg_bytes()), "sizes": "128x99999"},
         400,
-        "invalid_size",
+        "invalid_option",
     ),
 ]
 
@@ -556,3 +556,60 @@ def test_storage_that_cannot_be_written_is_a_503_with_retry_after_and_nothing_ke
         }
     }
     assert Job.objects.count() == 0
+
+
+# --- Thumbnail options through the API -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"mode": "stretch"}, "mode must be one of fit, fill, smart."),
+        ({"mode": "fill", "focus": "1.5,0.2"}, "focus must be two fractions between 0 and 1, like 0.5,0.3."),
+        ({"mode": "fill", "focus": "middle"}, "focus must be two fractions between 0 and 1, like 0.5,0.3."),
+        ({"format": "tiff"}, "format must be one of auto, jpeg, png, webp, avif."),
+        ({"quality": "0"}, "quality must be a whole number from 1 to 100."),
+        ({"quality": "101"}, "quality must be a whole number from 1 to 100."),
+        ({"quality": "high"}, "quality must be a whole number from 1 to 100."),
+        ({"sizes": "128x4096"}, "sizes: Each side of a size must be between 1 and 2048 pixels."),
+    ],
+)
+def test_every_bad_option_is_400_invalid_option_naming_the_field(client, fields, message):
+    response = client.post(
+        "/api/jobs/", {"image_file": images.upload("a.jpg", images.jpeg_bytes()), **fields}
+    )
+
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": {"code": "invalid_option", "message": message}},
+    )
+    assert Job.objects.count() == 0
+
+
+def test_options_are_kept_on_the_job_and_shape_its_thumbnails(client):
+    from thumbnailer import services
+
+    response = client.post(
+        "/api/jobs/",
+        {
+            "image_file": images.upload("wide.jpg", images.jpeg_bytes((1200, 400))),
+            "sizes": "128x128,64x96",
+            "mode": "fill",
+            "focus": "0.8,0.5",
+            "format": "webp",
+            "quality": "70",
+        },
+    )
+    job = Job.objects.get(id=response.json()["task_id"])
+    assert (job.mode, job.focus, job.output_format, job.quality) == ("fill", [0.8, 0.5], "webp", 70)
+
+    services.job_process(job_id=job.id)
+    status = client.get(f"/task/{job.id}/").json()
+
+    assert [
+        (t["size"], t["width"], t["height"], t["mode"], t["format"]) for t in status["results"]["thumbnails"]
+    ] == [
+        ("128x128", 128, 128, "fill", "WEBP"),
+        ("64x96", 64, 96, "fill", "WEBP"),
+    ]
+    assert status["results"]["thumbnails"][0]["url"].endswith("/wide_128x128.webp")

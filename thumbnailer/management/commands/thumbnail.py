@@ -38,12 +38,39 @@ class Command(BaseCommand):
             f"several (default: {settings.THUMBNAILER_DEFAULT_SIZES})",
         )
         parser.add_argument(
+            "--mode",
+            choices=imaging.MODES,
+            default="fit",
+            help="fit: inside the box (default); fill: exactly the box, cropped around --focus; "
+            "smart: exactly the box, cropped on the most detailed part",
+        )
+        parser.add_argument(
+            "--focus", metavar="X,Y", default="", help="for fill: the point to keep in view, e.g. 0.5,0.3"
+        )
+        parser.add_argument(
+            "--format",
+            dest="output_format",
+            choices=imaging.FORMATS,
+            default="auto",
+            help="output format (default: auto)",
+        )
+        parser.add_argument("--quality", type=int, metavar="1-100", help="for JPEG, WebP and AVIF")
+        parser.add_argument(
             "--out",
             metavar="DIR",
             help="folder for the outputs, created if missing (default: next to each input)",
         )
 
-    def handle(self, *args, paths, sizes, out, **options):
+    def handle(self, *args, paths, sizes, out, mode, focus, output_format, quality, **options):
+        try:
+            thumbnail_options = imaging.ThumbnailOptions.from_text(
+                mode=mode,
+                focus=focus,
+                output_format=output_format,
+                quality="" if quality is None else str(quality),
+            )
+        except ValueError as error:
+            raise CommandError(f"--{str(error).split(' ', 1)[0]}: {error}") from error
         try:
             boxes = naming.parse_boxes(
                 ",".join(sizes or [settings.THUMBNAILER_DEFAULT_SIZES]),
@@ -65,7 +92,9 @@ class Command(BaseCommand):
             stem = _unused_stem(naming.safe_stem(path.name), target_dir, used_stems)
             started = time.perf_counter()
             try:
-                written = thumbnail_file(path, boxes=boxes, stem=stem, out_dir=target_dir)
+                written = thumbnail_file(
+                    path, boxes=boxes, stem=stem, out_dir=target_dir, options=thumbnail_options
+                )
             except imaging.ImageRejected as rejected:
                 failures += 1
                 self.stderr.write(f"{path}: FAILED ({rejected.code}) {rejected.message}")
@@ -84,7 +113,14 @@ class Command(BaseCommand):
             raise CommandError(f"{failures} of {len(paths)} files failed.", returncode=1)
 
 
-def thumbnail_file(path: Path, *, boxes: list[tuple[int, int]], stem: str, out_dir: Path) -> list[str]:
+def thumbnail_file(
+    path: Path,
+    *,
+    boxes: list[tuple[int, int]],
+    stem: str,
+    out_dir: Path,
+    options: imaging.ThumbnailOptions = imaging.DEFAULT_OPTIONS,
+) -> list[str]:
     """Write `<stem>_<W>x<H>.<ext>` per box and `<stem>.zip` into out_dir; return their names."""
     # Read once: the bytes are decoded from memory and stored in the zip as they are.
     original_data = path.read_bytes()
@@ -93,6 +129,7 @@ def thumbnail_file(path: Path, *, boxes: list[tuple[int, int]], stem: str, out_d
         boxes=boxes,
         max_pixels=settings.THUMBNAILER_MAX_PIXELS,
         max_frames=settings.THUMBNAILER_MAX_FRAMES,
+        options=options,
     )
     package = imaging.package_renditions(
         original_data,

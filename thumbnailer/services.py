@@ -243,11 +243,11 @@ def job_copy_result(*, job: Job, original: File) -> bool:
     """
     if not job.sha256:
         return False
+    # The new job is PENDING, so the SUCCESS filter already leaves it out.
     source = (
         Job.objects.filter(
             sha256=job.sha256, options_key=job.options_key, status=Job.Status.SUCCESS, expired_at__isnull=True
         )
-        .exclude(id=job.id)
         .order_by("-finished_at")
         .first()
     )

@@ -13,7 +13,7 @@ import logging
 import secrets
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
@@ -142,7 +142,7 @@ def job_submit(
     # always finds it. Sending here rather than in transaction.on_commit() lets the caller
     # learn at once that the broker refused, and answer 503 instead of accepting a job.
     try:
-        job_send(job_id=job.id)
+        job_publish(job_id=job.id)  # the row was created with sent_at set: no second write
     except QueueUnavailable:
         # The client is told to come back later, so nothing of this attempt is kept.
         job_discard(job_id=job.id)
@@ -184,6 +184,9 @@ def job_create(
         delete_token_sha256=token_hash(delete_token),
         callback_url=callback_url,
         webhook_status=Job.WebhookStatus.PENDING if callback_url else Job.WebhookStatus.NONE,
+        # Its message is published right after the insert, and the row discarded if that fails,
+        # so the time is set here rather than by an UPDATE after the send.
+        sent_at=timezone.now(),
     )
     job.delete_token = delete_token
     job.original_path = storage_io.job_file_path(
@@ -214,7 +217,8 @@ def job_delete(*, job_id) -> None:
     """Delete a job's files now; its row stays, marked deleted (its status answers 410 from then on).
 
     The row is marked first, so a worker still making thumbnails for it neither records them
-    nor leaves them behind (job_process checks the mark before and after it writes).
+    nor leaves them behind (job_process's SUCCESS update checks the mark, and if it is set the
+    worker removes what it wrote).
     """
     now = timezone.now()
     Job.objects.filter(id=job_id, expired_at__isnull=True).update(
@@ -288,6 +292,7 @@ def job_copy_result(*, job: Job, original: File) -> bool:
     Job.objects.filter(id=job.id, status=Job.Status.PENDING).update(
         status=Job.Status.SUCCESS,
         repeat_of=source,
+        sent_at=None,  # answered here; no message was ever sent
         started_at=now,
         finished_at=now,
         processing_ms=round((time.monotonic() - started) * 1000),
@@ -307,7 +312,9 @@ def package_store(*, job: Job, package: imaging.Package, deliveries: int | None 
     """
 
     def check_lease() -> None:
-        if deliveries is not None and not job_holds_lease(job_id=job.id, deliveries=deliveries):
+        if deliveries is not None and not job_holds_lease(
+            job_id=job.id, deliveries=deliveries, lease_expires_at=job.lease_expires_at
+        ):
             raise LeaseLost(f"job {job.id}: delivery {deliveries} no longer holds the lease")
 
     thumbnails = []
@@ -336,6 +343,12 @@ def package_store(*, job: Job, package: imaging.Package, deliveries: int | None 
 
 
 def job_send(*, job_id) -> None:
+    """Publish make_thumbnails(job_id) again and record when; raise QueueUnavailable."""
+    job_publish(job_id=job_id)
+    Job.objects.filter(id=job_id).update(sent_at=timezone.now())
+
+
+def job_publish(*, job_id) -> None:
     """Publish make_thumbnails(job_id) with the job id as the task id; raise QueueUnavailable."""
     try:
         # ignore_result: nobody waits on this task's result (the Job row is the outcome, and
@@ -346,7 +359,6 @@ def job_send(*, job_id) -> None:
     except (BrokerError, OSError) as error:
         logger.warning("broker unavailable while sending job %s: %s", job_id, error)
         raise QueueUnavailable(str(error)) from error
-    Job.objects.filter(id=job_id).update(sent_at=timezone.now())
 
 
 def job_discard(*, job_id) -> None:
@@ -398,8 +410,18 @@ def _lease_held(*, job_id, deliveries: int):
     )
 
 
-def job_holds_lease(*, job_id, deliveries: int) -> bool:
-    """Whether this claim still owns the job: a worker cut off past its lease writes nothing after."""
+def job_holds_lease(*, job_id, deliveries: int, lease_expires_at: datetime | None = None) -> bool:
+    """Whether this claim still owns the job: a worker cut off past its lease writes nothing after.
+
+    `lease_expires_at` is the end of the lease this worker took (read back by job_claim). Until
+    THUMBNAILER_LEASE_MARGIN_SECONDS before it, which is the task's hard time limit, no other
+    worker can have claimed the job unless the hosts' clocks disagree by more than that margin,
+    so the answer needs no query. Past it (a worker that was cut off or stalled) the row answers.
+    """
+    if lease_expires_at is not None and timezone.now() < lease_expires_at - timedelta(
+        seconds=settings.THUMBNAILER_LEASE_MARGIN_SECONDS
+    ):
+        return True
     return _lease_held(job_id=job_id, deliveries=deliveries).exists()
 
 

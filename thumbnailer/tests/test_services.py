@@ -1,5 +1,6 @@
 """Job services run in-process against real storage (a temporary MEDIA_ROOT) and the test DB."""
 
+import functools
 import hashlib
 import io
 import json
@@ -159,7 +160,13 @@ def stored_files(job_id) -> dict[str, tuple[int, bytes]]:
     }
 
 
-def test_a_worker_cut_off_past_its_lease_writes_nothing_over_the_finished_job():
+def lease_time_passes(monkeypatch) -> None:
+    """Every clock moves past the lease a claim takes now, as if its worker had been cut off that long."""
+    later = timezone.now() + timedelta(seconds=services._lease_seconds() + 1)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+
+
+def test_a_worker_cut_off_past_its_lease_writes_nothing_over_the_finished_job(monkeypatch):
     """The cut-off worker comes back after another one finished the job: its writes are refused.
 
     Worker A claims the job and makes the thumbnails; before it writes them its lease lapses
@@ -171,7 +178,7 @@ def test_a_worker_cut_off_past_its_lease_writes_nothing_over_the_finished_job():
     def cut_off_then_back(done, total):
         if done < total:
             return
-        Job.objects.filter(id=job.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+        lease_time_passes(monkeypatch)
         services.job_process(job_id=job.id)  # worker B
         finished["row"] = Job.objects.filter(id=job.id).values().get()
         finished["files"] = stored_files(job.id)
@@ -190,18 +197,44 @@ def test_a_worker_cut_off_past_its_lease_writes_nothing_over_the_finished_job():
     ]
 
 
-def test_a_worker_whose_lease_lapsed_records_nothing_even_if_no_one_took_over():
+def test_a_worker_whose_lease_lapsed_records_nothing_even_if_no_one_took_over(monkeypatch):
     """Past its lease a worker's claim is void: it writes and records nothing; requeue_stale_jobs resends it."""
     job = create_job()
 
     def lease_lapses(done, total):
-        Job.objects.filter(id=job.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+        lease_time_passes(monkeypatch)
 
     services.job_process(job_id=job.id, on_progress=lease_lapses)
 
     job.refresh_from_db()
     assert (job.status, job.thumbnails, job.archive_path, job.deliveries) == (Job.Status.STARTED, [], "", 1)
     assert default_storage.listdir(f"jobs/{job.id}") == ([], ["Holiday_photo.jpg"])
+
+
+def test_within_its_hard_time_limit_a_worker_checks_its_lease_without_a_query(
+    settings, django_assert_num_queries
+):
+    """No other worker can claim a job before its lease ends, so until the hard limit the worker's clock answers."""
+    job = create_job()
+    claimed = services.job_claim(job_id=job.id)
+    check = functools.partial(
+        services.job_holds_lease,
+        job_id=job.id,
+        deliveries=claimed.deliveries,
+        lease_expires_at=claimed.lease_expires_at,
+    )
+    assert claimed.lease_expires_at - timezone.now() > timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT - 5)
+
+    with django_assert_num_queries(0):
+        assert check()
+    # Within the last THUMBNAILER_LEASE_MARGIN_SECONDS (the clock skew allowed between hosts) the row answers.
+    Job.objects.filter(id=job.id).update(deliveries=F("deliveries") + 1)  # another worker's claim
+    within_margin = claimed.lease_expires_at - timedelta(
+        seconds=settings.THUMBNAILER_LEASE_MARGIN_SECONDS / 2
+    )
+    with pytest.MonkeyPatch.context() as patch, django_assert_num_queries(1):
+        patch.setattr(timezone, "now", lambda: within_margin)
+        assert not check()
 
 
 def test_a_worker_taken_over_before_recording_does_not_record():

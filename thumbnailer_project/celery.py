@@ -2,7 +2,7 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thumbnailer_project.settings")
 
@@ -22,3 +22,11 @@ def schedule_daily_digest(sender, **kwargs):
         sender.signature("thumbnailer.tasks.send_daily_digest"),
         name="send-daily-digest",
     )
+
+
+@signals.worker_init.connect
+def report_service_faults(**kwargs):
+    """Log what the worker cannot use and why, before it connects; it starts anyway (thumbnailer/checks.py)."""
+    from thumbnailer.checks import log_service_faults
+
+    log_service_faults("worker")

@@ -7,3 +7,9 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thumbnailer_project.settings")
 
 application = get_wsgi_application()
+
+# Say in the log, once per web process, what is misconfigured or down (a missing bucket, refused
+# keys, an unreachable host); the site starts anyway and /healthz/ keeps reporting.
+from thumbnailer.checks import log_service_faults  # noqa: E402  (needs the apps loaded above)
+
+log_service_faults("web")

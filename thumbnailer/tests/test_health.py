@@ -49,3 +49,19 @@ def test_unavailable_when_storage_cannot_be_written(client, redis_server, settin
 def test_the_probe_leaves_nothing_behind(client, redis_server, media_root):
     client.get("/healthz/")
     assert list(media_root.iterdir()) == []
+
+
+def test_a_missing_bucket_answers_503_and_the_log_says_why(client, redis_server, settings, s3_server, caplog):
+    """The visitor-facing answer stays short; the operator's log names the bucket and the setting."""
+    bucket = "thumbnailer-no-such-bucket"
+    settings.STORAGES = {**settings.STORAGES, "default": s3_server.storage_options(bucket)}
+
+    response = client.get("/healthz/")
+
+    assert (response.status_code, response.json()) == (
+        503,
+        {"status": "unavailable", "database": "ok", "broker": "ok", "storage": "unreachable"},
+    )
+    assert [record.getMessage() for record in caplog.records if record.name == "thumbnailer.health"] == [
+        f"health: Storage: bucket '{bucket}' does not exist at {s3_server.url} (AWS_STORAGE_BUCKET_NAME)"
+    ]

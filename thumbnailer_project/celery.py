@@ -1,5 +1,6 @@
 """The Celery app: configured from Django settings under the CELERY_ namespace."""
 
+import gc
 import os
 
 from celery import Celery, signals
@@ -30,3 +31,9 @@ def report_service_faults(**kwargs):
     from thumbnailer.checks import log_service_faults
 
     log_service_faults("worker")
+
+
+@signals.worker_process_init.connect
+def freeze_startup_objects(**kwargs):
+    """Keep what each pool process inherited out of the garbage collector's scans (see wsgi.py)."""
+    gc.freeze()

@@ -37,3 +37,16 @@ def report_service_faults(**kwargs):
 def freeze_startup_objects(**kwargs):
     """Keep what each pool process inherited out of the garbage collector's scans (see wsgi.py)."""
     gc.freeze()
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def close_broken_or_old_database_connections(**kwargs):
+    """Around each task what Django does around each request (see CELERY_DB_REUSE_MAX in settings.py).
+
+    A connection an error left unusable (the database restarted, the network dropped) is
+    closed, so the next task, or the retry, connects afresh instead of failing on it.
+    """
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -21,10 +21,12 @@ else's server by mistake.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import http.client
 import io
 import ipaddress
+import itertools
 import json
 import os
 import signal
@@ -37,6 +39,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -554,15 +557,13 @@ class Measured:
     summary: list[str]
 
 
-def measure_product(
-    workdir: Path,
-    images: list[list[bytes]],
-    warmup: list[list[bytes]],
-    *,
-    job_timeout: float = 60.0,
-    run_timeout: float = 240.0,
-) -> Measured:
-    """Start the product as `make run` does (gunicorn 2x4, one worker -c 2, beat), load it, stop it."""
+@contextlib.contextmanager
+def product_stack(workdir: Path, warmup: list[list[bytes]]) -> Iterator[Callable[..., Measured]]:
+    """Start the product as `make run` does (gunicorn 2x4, one worker -c 2, beat) and warm it up.
+
+    Yields a function that loads it with a batch of images and returns what that cost; the
+    stack is stopped when the block ends.
+    """
     from scripts.devstack import WEB_OPTIONS, run_environment
     from thumbnailer_project import localredis
 
@@ -626,43 +627,39 @@ def measure_product(
             count_dir=count_dir,
         )
         run_load(base_url, clients=len(warmup), uploads=len(warmup[0]), images=warmup, job_timeout=60)
-        before = meter.snapshot()
-        report = run_load(
-            base_url,
-            clients=len(images),
-            uploads=len(images[0]),
-            images=images,
-            job_timeout=job_timeout,
-            run_timeout=run_timeout,
-        )
-        after = meter.snapshot()
-        for record in [record for record in report.records if record.error][:10]:
-            print(f"  client {record.client} upload {record.number}: {record.error}", file=sys.stderr)
-        return Measured(
-            name="full stack",
-            jobs_per_second=report.uploads_per_second,
-            errors=report.errors + report.server_errors,
-            costs=meter.costs(before, after, jobs=len(report.succeeded)),
-            summary=report.summary_lines(),
-        )
+
+        def measure(images: list[list[bytes]], *, job_timeout=60.0, run_timeout=240.0) -> Measured:
+            before = meter.snapshot()
+            report = run_load(
+                base_url,
+                clients=len(images),
+                uploads=len(images[0]),
+                images=images,
+                job_timeout=job_timeout,
+                run_timeout=run_timeout,
+            )
+            after = meter.snapshot()
+            for record in [record for record in report.records if record.error][:10]:
+                print(f"  client {record.client} upload {record.number}: {record.error}", file=sys.stderr)
+            return Measured(
+                name="full stack",
+                jobs_per_second=report.uploads_per_second,
+                errors=report.errors + report.server_errors,
+                costs=meter.costs(before, after, jobs=len(report.succeeded)),
+                summary=report.summary_lines(),
+            )
+
+        yield measure
     finally:
         stack.stop()
 
 
-def measure_bare_celery(
-    workdir: Path,
-    images: list[list[bytes]],
-    warmup: list[list[bytes]],
-    *,
-    job_timeout: float = 60.0,
-    run_timeout: float = 240.0,
-) -> Measured:
-    """Start a private Redis and the bare-Celery worker (-c 2), send the same images, stop them."""
+@contextlib.contextmanager
+def bare_celery_stack(workdir: Path, warmup: list[list[bytes]]) -> Iterator[Callable[..., Measured]]:
+    """Start a private Redis and the bare-Celery worker (-c 2) and warm it up; yields as product_stack."""
     from bench import bare_celery
 
     workdir.mkdir()
-    paths = write_images(workdir / "images", images)
-    warmup_paths = write_images(workdir / "warmup", warmup)
     stack = Stack(workdir, dict(os.environ, PYTHONUNBUFFERED="1"))
     try:
         redis_url = start_redis(stack, "redis")
@@ -682,25 +679,44 @@ def measure_bare_celery(
             ],
             redis_url=redis_url,
         )
-        bare_celery.run_bare_load(warmup_paths)
-        before = meter.snapshot()
-        report = bare_celery.run_bare_load(paths, job_timeout=job_timeout, run_timeout=run_timeout)
-        after = meter.snapshot()
-        for record in [record for record in report.records if record.error][:10]:
-            print(f"  bare client {record.client} job {record.number}: {record.error}", file=sys.stderr)
-        return Measured(
-            name="bare Celery",
-            jobs_per_second=report.jobs_per_second,
-            errors=report.errors,
-            costs=meter.costs(before, after, jobs=len(report.succeeded)),
-            summary=[
-                f"jobs: {len(report.records)}, succeeded: {len(report.succeeded)}, "
-                f"wall time: {report.wall_seconds:.1f} s, jobs/s: {report.jobs_per_second:.2f}"
-            ],
-        )
+        bare_celery.run_bare_load(write_images(workdir / "warmup", warmup))
+        batches = itertools.count(1)
+
+        def measure(images: list[list[bytes]], *, job_timeout=60.0, run_timeout=240.0) -> Measured:
+            # Written before the clock starts: the product's client holds its images in memory too.
+            paths = write_images(workdir / f"images-{next(batches)}", images)
+            before = meter.snapshot()
+            report = bare_celery.run_bare_load(paths, job_timeout=job_timeout, run_timeout=run_timeout)
+            after = meter.snapshot()
+            for record in [record for record in report.records if record.error][:10]:
+                print(f"  bare client {record.client} job {record.number}: {record.error}", file=sys.stderr)
+            return Measured(
+                name="bare Celery",
+                jobs_per_second=report.jobs_per_second,
+                errors=report.errors,
+                costs=meter.costs(before, after, jobs=len(report.succeeded)),
+                summary=[
+                    f"jobs: {len(report.records)}, succeeded: {len(report.succeeded)}, "
+                    f"wall time: {report.wall_seconds:.1f} s, jobs/s: {report.jobs_per_second:.2f}"
+                ],
+            )
+
+        yield measure
     finally:
         bare_celery.app.close()
         stack.stop()
+
+
+def measure_product(workdir: Path, images, warmup, **timeouts) -> Measured:
+    """One measured run of the product's stack, started and stopped for it."""
+    with product_stack(workdir, warmup) as measure:
+        return measure(images, **timeouts)
+
+
+def measure_bare_celery(workdir: Path, images, warmup, **timeouts) -> Measured:
+    """One measured run of the bare-Celery baseline, started and stopped for it."""
+    with bare_celery_stack(workdir, warmup) as measure:
+        return measure(images, **timeouts)
 
 
 def write_images(folder: Path, images: list[list[bytes]]) -> list[list[Path]]:
@@ -718,9 +734,38 @@ def write_images(folder: Path, images: list[list[bytes]]) -> list[list[Path]]:
 GROUPS = ["gunicorn", "worker main", "worker pool", "beat", "redis", "load client"]
 
 
-def cost_table(full: Measured, bare: Measured) -> list[str]:
-    """The comparison as a Markdown table (bench/README.md keeps one)."""
-    ratio = full.jobs_per_second / bare.jobs_per_second if bare.jobs_per_second else 0.0
+def combined(rounds: list[Measured]) -> Measured:
+    """Several runs of one stack as one: the median rate, and costs per job over all their jobs."""
+
+    def summed(name: str) -> dict:
+        total: dict = {}
+        for measured in rounds:
+            for key, value in getattr(measured.costs, name).items():
+                total[key] = total.get(key, 0) + value
+        return total
+
+    return Measured(
+        name=rounds[0].name,
+        jobs_per_second=statistics.median(measured.jobs_per_second for measured in rounds),
+        errors=sum(measured.errors for measured in rounds),
+        costs=Costs(
+            jobs=sum(measured.costs.jobs for measured in rounds),
+            cpu_ms=summed("cpu_ms"),
+            redis_commands=summed("redis_commands"),
+            statements=summed("statements"),
+            writes=summed("writes"),
+        ),
+        summary=[line for measured in rounds for line in measured.summary],
+    )
+
+
+def throughput_ratio(full: Measured, bare: Measured) -> float:
+    return full.jobs_per_second / bare.jobs_per_second if bare.jobs_per_second else 0.0
+
+
+def cost_table(full: Measured, bare: Measured, *, ratio: float | None = None) -> list[str]:
+    """The comparison as a Markdown table (bench/README.md keeps one); `ratio` defaults to this pair's."""
+    ratio = throughput_ratio(full, bare) if ratio is None else ratio
 
     def cell(measured: Measured, value: float | None, digits: int = 1) -> str:
         return "–" if value is None else f"{measured.costs.per_job(value):.{digits}f}"
@@ -764,28 +809,55 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uploads", type=int, default=10, help="uploads per client")
     parser.add_argument("--job-timeout", type=float, default=60.0, help="seconds one job may take")
     parser.add_argument("--run-timeout", type=float, default=240.0, help="seconds the whole run may take")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="measured runs of each stack, taken in turn (default 3)"
+    )
     parser.add_argument("--json", action="store_true", help="print every upload's record as JSON too")
     args = parser.parse_args(argv)
-    if not (1 <= args.clients <= 200 and 1 <= args.uploads <= 1000):
-        parser.error("--clients must be 1-200 and --uploads 1-1000")
+    if not (1 <= args.clients <= 200 and 1 <= args.uploads <= 1000 and 1 <= args.rounds <= 10):
+        parser.error("--clients must be 1-200, --uploads 1-1000 and --rounds 1-10")
     if args.url:
         return load_running_stack(args)
 
-    images = make_images(args.clients, args.uploads, IMAGE_SIZE)
-    warmup = make_images(2, 2, IMAGE_SIZE, first_client=args.clients)
+    # New images every round: the product answers a repeat of the same bytes without a worker.
+    batches = [
+        make_images(args.clients, args.uploads, IMAGE_SIZE, first_client=round_ * args.clients)
+        for round_ in range(args.rounds)
+    ]
+    warmup = make_images(2, 2, IMAGE_SIZE, first_client=args.rounds * args.clients)
     print(
-        f"loadtest: {args.clients} clients x {args.uploads} uploads of {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]} JPEGs"
+        f"loadtest: {args.clients} clients x {args.uploads} uploads of {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]} JPEGs, "
+        f"{args.rounds} rounds; each round loads the full stack, then the bare-Celery baseline"
     )
     timeouts = {"job_timeout": args.job_timeout, "run_timeout": args.run_timeout}
-    with tempfile.TemporaryDirectory(prefix="thumbnailer-loadtest-") as workdir:
-        full = measure_product(Path(workdir) / "full", images, warmup, **timeouts)
-        print("full stack (gunicorn 2x4, worker -c 2, beat, Redis, SQLite):")
-        print("\n".join(f"  {line}" for line in full.summary), flush=True)
-        bare = measure_bare_celery(Path(workdir) / "bare", images, warmup, **timeouts)
-        print("bare Celery (worker -c 2, Redis; same pipeline, no Django, database, storage or HTTP):")
-        print("\n".join(f"  {line}" for line in bare.summary))
+    fulls, bares = [], []
+    # Both stacks run throughout and are loaded in turn, so a slow spell of a shared machine
+    # falls on both sides of a round rather than on one whole side of the comparison.
+    with (
+        tempfile.TemporaryDirectory(prefix="thumbnailer-loadtest-") as workdir,
+        product_stack(Path(workdir) / "full", warmup) as measure_full,
+        bare_celery_stack(Path(workdir) / "bare", warmup) as measure_bare,
+    ):
+        for number, images in enumerate(batches, 1):
+            fulls.append(measure_full(images, **timeouts))
+            bares.append(measure_bare(images, **timeouts))
+            print(
+                f"round {number}: full stack {fulls[-1].jobs_per_second:.1f} uploads/s, "
+                f"bare Celery {bares[-1].jobs_per_second:.1f} jobs/s, "
+                f"ratio {throughput_ratio(fulls[-1], bares[-1]):.2f}",
+                flush=True,
+            )
+    full, bare = combined(fulls), combined(bares)
+    ratio = statistics.median(throughput_ratio(f, b) for f, b in zip(fulls, bares, strict=True))
+    print("full stack (gunicorn 2x4, worker -c 2, beat, Redis, SQLite):")
+    print("\n".join(f"  {line}" for line in full.summary))
+    print("bare Celery (worker -c 2, Redis; same pipeline, no Django, database, storage or HTTP):")
+    print("\n".join(f"  {line}" for line in bare.summary))
     print()
-    print("\n".join(cost_table(full, bare)))
+    print(
+        f"Median of {args.rounds} rounds: uploads/s and their ratio; CPU, statements and commands per job over all."
+    )
+    print("\n".join(cost_table(full, bare, ratio=ratio)))
     print()
     print(f"Redis commands per job, full stack: {top_commands(full)}")
     print(f"Redis commands per job, bare Celery: {top_commands(bare)}")

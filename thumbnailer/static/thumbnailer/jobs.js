@@ -109,7 +109,15 @@
   }
 
   window.thumbnailerJobs = {
-    watch: function (jobElement) { poll(jobElement, FIRST_DELAY_MS); },
+    // A job just accepted: its answer already said PENDING, so the first question waits
+    // (asked at once it would only hear PENDING again). A repeat is finished: asked at once.
+    watch: function (jobElement, taskStatus) {
+      if (taskStatus === "SUCCESS" || taskStatus === "FAILURE") {
+        poll(jobElement, FIRST_DELAY_MS);
+        return;
+      }
+      window.setTimeout(function () { poll(jobElement, FIRST_DELAY_MS * 2); }, FIRST_DELAY_MS);
+    },
     enableDelete: enableDelete
   };
 

@@ -94,7 +94,7 @@
         card.dataset.statusUrl = body.status_url;
         card.dataset.cardUrl = body.card_url;
         card.dataset.finished = "false";
-        window.thumbnailerJobs.watch(card);
+        window.thumbnailerJobs.watch(card, body.task_status);
         // Several files: one zip of them all, made by the server from those finished when asked.
         acceptedIds.push(body.task_id);
         downloadAll.href = downloadAll.pathname + "?ids=" + acceptedIds.join(",");

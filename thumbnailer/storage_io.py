@@ -59,6 +59,9 @@ def write_exact(path: str, content: bytes | File) -> int:
     (django-storages' file_overwrite, which settings keep on).
     """
     file = ContentFile(content) if isinstance(content, bytes) else content
+    # Known before writing: asking the storage afterwards is a stat on disk, and on an object
+    # store a HEAD request per file.
+    size = file.size
     target = local_path(path)
     if target is None:
         saved_as = default_storage.save(path, file)
@@ -76,7 +79,7 @@ def write_exact(path: str, content: bytes | File) -> int:
         except BaseException:
             default_storage.delete(temporary)
             raise
-    return default_storage.size(path)
+    return size
 
 
 def read_all(path: str) -> bytes:

@@ -12,6 +12,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from thumbnailer import limits
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -201,15 +203,15 @@ THUMBNAILER_SERVE_MEDIA = env_bool("THUMBNAILER_SERVE_MEDIA", True)
 # 25 MiB holds any phone photo, including 48 MP HEIC and large PNG screenshots.
 THUMBNAILER_MAX_UPLOAD_BYTES = env_int("THUMBNAILER_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)
 # 100 MP covers every camera on sale; beyond it one decode can take gigabytes of memory.
-THUMBNAILER_MAX_PIXELS = env_int("THUMBNAILER_MAX_PIXELS", 100_000_000)
+THUMBNAILER_MAX_PIXELS = limits.max_pixels()
 # Animated thumbnails keep at most this many frames; longer animations give the first frame.
-THUMBNAILER_MAX_FRAMES = env_int("THUMBNAILER_MAX_FRAMES", 300)
+THUMBNAILER_MAX_FRAMES = limits.max_frames()
 # Several files can go in one form post; this bounds the request as a whole.
 THUMBNAILER_MAX_FILES_PER_POST = env_int("THUMBNAILER_MAX_FILES_PER_POST", 20)
 # Thumbnail boxes: the default, the choices offered on the page, and the largest side accepted.
-THUMBNAILER_DEFAULT_SIZES = env_str("THUMBNAILER_DEFAULT_SIZES", "128x128")
+THUMBNAILER_DEFAULT_SIZES = limits.default_sizes()
 THUMBNAILER_SIZE_CHOICES = env_list("THUMBNAILER_SIZE_CHOICES", "64x64,128x128,256x256,512x512")
-THUMBNAILER_LARGEST_SIDE = env_int("THUMBNAILER_LARGEST_SIDE", 2048)
+THUMBNAILER_LARGEST_SIDE = limits.largest_side()
 # How many recent jobs the page lists for a visitor.
 THUMBNAILER_RECENT_JOBS = env_int("THUMBNAILER_RECENT_JOBS", 12)
 # Jobs (and their files) older than this are purged by beat; their status answers 410.

@@ -1,4 +1,9 @@
-"""`manage.py thumbnail`: the worker's pipeline on local files, one line per file, status 1 on failure."""
+"""`manage.py thumbnail`: the worker's pipeline on local files, one line per file, status 1 on failure.
+
+Behaviour tests run through both entry points: thumbnailer.cli.main() (what manage.py runs, no
+Django) and call_command() (the management command wrapping it). Real processes check the exit
+status, the modules imported on each path and that a custom settings module is honoured.
+"""
 
 import io
 import json
@@ -6,11 +11,17 @@ import os
 import subprocess
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
+import django
 import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
+
+from thumbnailer import cli
+from thumbnailer.limits import Limits
+from thumbnailer.management.commands.thumbnail import Command
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,23 +31,50 @@ def write_jpeg(path: Path, size=(400, 300), colour=(200, 30, 30)) -> Path:
     return path
 
 
-def run(*args) -> tuple[str, str, CommandError | None]:
+@dataclass
+class Outcome:
+    stdout: str
+    stderr: str  # the lines about single files
+    error: str | None  # the line the run stopped with, without Django's "CommandError: " prefix
+    returncode: int
+
+
+def run_call_command(*args) -> Outcome:
     stdout, stderr = io.StringIO(), io.StringIO()
     try:
         call_command("thumbnail", *map(str, args), stdout=stdout, stderr=stderr)
     except CommandError as error:
-        return stdout.getvalue(), stderr.getvalue(), error
-    return stdout.getvalue(), stderr.getvalue(), None
+        return Outcome(stdout.getvalue(), stderr.getvalue(), str(error), error.returncode)
+    return Outcome(stdout.getvalue(), stderr.getvalue(), None, 0)
 
 
-def test_writes_one_thumbnail_per_size_and_a_zip(tmp_path):
+def run_cli_main(capsys, *args) -> Outcome:
+    capsys.readouterr()
+    returncode = cli.main(["manage.py", "thumbnail", *map(str, args)])
+    captured = capsys.readouterr()
+    *file_lines, last = captured.err.splitlines(keepends=True) or [""]
+    if returncode == 0:
+        return Outcome(captured.out, captured.err, None, 0)
+    assert last.startswith("CommandError: ") and last.endswith("\n"), captured.err
+    return Outcome(captured.out, "".join(file_lines), last.removeprefix("CommandError: ")[:-1], returncode)
+
+
+@pytest.fixture(params=["cli.main", "call_command"])
+def run(request, capsys):
+    """Run the command through one entry point; both must behave the same."""
+    if request.param == "cli.main":
+        return lambda *args: run_cli_main(capsys, *args)
+    return run_call_command
+
+
+def test_writes_one_thumbnail_per_size_and_a_zip(run, tmp_path):
     source = write_jpeg(tmp_path / "My Photo.jpeg")
     out = tmp_path / "out"
 
-    stdout, stderr, error = run(source, "--size", "128x128", "--size", "64x64,256x256", "--out", out)
+    outcome = run(source, "--size", "128x128", "--size", "64x64,256x256", "--out", out)
 
-    assert error is None and stderr == ""
-    (line,) = stdout.splitlines()
+    assert (outcome.error, outcome.stderr, outcome.returncode) == (None, "", 0)
+    (line,) = outcome.stdout.splitlines()
     assert line.startswith(
         f"{source}: My_Photo_128x128.jpg My_Photo_64x64.jpg My_Photo_256x256.jpg My_Photo.zip ("
     )
@@ -69,29 +107,80 @@ def test_writes_one_thumbnail_per_size_and_a_zip(tmp_path):
     ]
 
 
-def test_default_size_and_output_next_to_the_input(tmp_path, settings):
-    settings.THUMBNAILER_DEFAULT_SIZES = "100x100"
-    source = tmp_path / "art.png"
-    Image.new("RGBA", (50, 200), (0, 0, 255, 128)).save(source)
+def write_half_transparent_png(path: Path) -> Path:
+    Image.new("RGBA", (50, 200), (0, 0, 255, 128)).save(path)
+    return path
 
-    stdout, stderr, error = run(source)
 
-    assert error is None
-    assert stdout.startswith(f"{source}: art_100x100.png art.zip (")
-    thumbnail = Image.open(tmp_path / "art_100x100.png")
+def assert_one_100x100_thumbnail_next_to(source: Path, outcome: Outcome) -> None:
+    assert (outcome.error, outcome.stderr) == (None, "")
+    assert outcome.stdout.startswith(f"{source}: art_100x100.png art.zip (")
+    thumbnail = Image.open(source.parent / "art_100x100.png")
     assert thumbnail.size == (25, 100) and thumbnail.getpixel((10, 50)) == (0, 0, 255, 128)
 
 
-def test_two_inputs_with_the_same_name_do_not_overwrite_each_other(tmp_path):
+def test_default_size_from_settings_and_output_next_to_the_input(tmp_path, settings):
+    """The management command reads the limits from Django's settings (so tests can override them)."""
+    settings.THUMBNAILER_DEFAULT_SIZES = "100x100"
+    source = write_half_transparent_png(tmp_path / "art.png")
+
+    assert_one_100x100_thumbnail_next_to(source, run_call_command(source))
+
+
+def test_default_size_from_the_environment_and_output_next_to_the_input(tmp_path, monkeypatch, capsys):
+    """cli.main() reads them from the variables settings.py reads."""
+    monkeypatch.setenv("THUMBNAILER_DEFAULT_SIZES", "100x100")
+    source = write_half_transparent_png(tmp_path / "art.png")
+
+    assert_one_100x100_thumbnail_next_to(source, run_cli_main(capsys, source))
+
+
+def test_the_limits_are_the_settings_without_django(monkeypatch, settings):
+    """cli.main() reads the same variables, with the same defaults, as settings.py."""
+    from_settings = Limits(
+        max_pixels=settings.THUMBNAILER_MAX_PIXELS,
+        max_frames=settings.THUMBNAILER_MAX_FRAMES,
+        default_sizes=settings.THUMBNAILER_DEFAULT_SIZES,
+        largest_side=settings.THUMBNAILER_LARGEST_SIDE,
+    )
+    assert Limits.from_environment() == from_settings
+    for name, value in [
+        ("THUMBNAILER_MAX_PIXELS", "1000"),
+        ("THUMBNAILER_MAX_FRAMES", "7"),
+        ("THUMBNAILER_DEFAULT_SIZES", "32x32,64x64"),
+        ("THUMBNAILER_LARGEST_SIDE", "640"),
+    ]:
+        monkeypatch.setenv(name, value)
+    assert Limits.from_environment() == Limits(
+        max_pixels=1000, max_frames=7, default_sizes="32x32,64x64", largest_side=640
+    )
+    monkeypatch.setenv("THUMBNAILER_MAX_PIXELS", "lots")
+    with pytest.raises(ValueError, match="^THUMBNAILER_MAX_PIXELS must be a whole number, not 'lots'$"):
+        Limits.from_environment()
+
+
+def test_the_pixel_limit_from_the_environment_applies_without_django(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("THUMBNAILER_MAX_PIXELS", "1000")
+    source = write_jpeg(tmp_path / "photo.jpg")
+
+    outcome = run_cli_main(capsys, source)
+
+    assert outcome.stderr == (
+        f"{source}: FAILED (too_many_pixels) The image is 400x300 pixels (0 MP); the limit is 0.001 MP.\n"
+    )
+    assert (outcome.error, outcome.returncode) == ("1 of 1 files failed.", 1)
+
+
+def test_two_inputs_with_the_same_name_do_not_overwrite_each_other(run, tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     first = write_jpeg(tmp_path / "a" / "photo.jpg", colour=(255, 0, 0))
     second = write_jpeg(tmp_path / "b" / "photo.jpg", colour=(0, 0, 255))
 
-    stdout, _, error = run(first, second, "--out", tmp_path / "out")
+    outcome = run(first, second, "--out", tmp_path / "out")
 
-    assert error is None
-    assert [line.split(" (")[0] for line in stdout.splitlines()] == [
+    assert outcome.error is None
+    assert [line.split(" (")[0] for line in outcome.stdout.splitlines()] == [
         f"{first}: photo_128x128.jpg photo.zip",
         f"{second}: photo_2_128x128.jpg photo_2.zip",
     ]
@@ -99,7 +188,7 @@ def test_two_inputs_with_the_same_name_do_not_overwrite_each_other(tmp_path):
     assert Image.open(tmp_path / "out" / "photo_2_128x128.jpg").getpixel((5, 5))[2] > 200
 
 
-def test_each_failure_gets_a_clear_line_and_the_status_is_1(tmp_path):
+def test_each_failure_gets_a_clear_line_and_the_status_is_1(run, tmp_path):
     good = write_jpeg(tmp_path / "good.jpg")
     text = tmp_path / "notes.jpg"
     text.write_text("not a picture")
@@ -108,25 +197,25 @@ def test_each_failure_gets_a_clear_line_and_the_status_is_1(tmp_path):
     missing = tmp_path / "missing.jpg"
     out = tmp_path / "out"
 
-    stdout, stderr, error = run(text, good, truncated, missing, "--out", out)
+    outcome = run(text, good, truncated, missing, "--out", out)
 
-    assert stdout.startswith(f"{good}: good_128x128.jpg good.zip (")
-    assert stderr.splitlines() == [
+    assert outcome.stdout.startswith(f"{good}: good_128x128.jpg good.zip (")
+    assert outcome.stderr.splitlines() == [
         f"{text}: FAILED (not_an_image) The file is not an image we can read. "
         "Upload a JPEG, PNG, GIF, WebP, BMP, TIFF, ICO, AVIF or HEIC image.",
         f"{truncated}: FAILED (corrupt_image) The image is damaged or truncated and could not be read.",
         f"{missing}: FAILED (cannot_read_or_write) No such file or directory: {missing}.",
     ]
-    assert str(error) == "3 of 4 files failed." and error.returncode == 1
+    assert (outcome.error, outcome.returncode) == ("3 of 4 files failed.", 1)
     assert sorted(path.name for path in out.iterdir()) == ["good.zip", "good_128x128.jpg"]
 
 
 @pytest.mark.parametrize("size", ["128", "0x10", "abc", "99999x1"])
-def test_a_bad_size_is_refused_before_any_work(tmp_path, size):
+def test_a_bad_size_is_refused_before_any_work(run, tmp_path, size):
     source = write_jpeg(tmp_path / "photo.jpg")
-    stdout, _, error = run(source, "--size", size)
-    assert error is not None and str(error).startswith("--size: ")
-    assert stdout == "" and sorted(path.name for path in tmp_path.iterdir()) == ["photo.jpg"]
+    outcome = run(source, "--size", size)
+    assert outcome.error.startswith("--size: ") and outcome.returncode == 1
+    assert outcome.stdout == "" and sorted(path.name for path in tmp_path.iterdir()) == ["photo.jpg"]
 
 
 def test_exit_status_from_a_real_process(tmp_path):
@@ -144,8 +233,11 @@ def test_exit_status_from_a_real_process(tmp_path):
 
     assert ok.returncode == 0, ok.stderr
     assert failed.returncode == 1
-    assert f"{bad}: FAILED (not_an_image)" in failed.stderr
-    assert "1 of 2 files failed." in failed.stderr
+    assert failed.stderr.splitlines() == [
+        f"{bad}: FAILED (not_an_image) The file is not an image we can read. "
+        "Upload a JPEG, PNG, GIF, WebP, BMP, TIFF, ICO, AVIF or HEIC image.",
+        "CommandError: 1 of 2 files failed.",
+    ]
 
 
 # Run manage.py as the shell does, then list the modules the process imported, at exit.
@@ -157,13 +249,13 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-def run_cli_process(tmp_path: Path, *args) -> tuple[subprocess.CompletedProcess, set[str]]:
+def run_cli_process(tmp_path: Path, *args, **environment) -> tuple[subprocess.CompletedProcess, set[str]]:
     modules_file = tmp_path / "modules.json"
     completed = subprocess.run(
         [sys.executable, "-c", _LIST_MODULES_AT_EXIT, str(REPO / "manage.py"), "thumbnail", *map(str, args)],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO), "MODULES_FILE": str(modules_file)},
+        env={**os.environ, "PYTHONPATH": str(REPO), "MODULES_FILE": str(modules_file), **environment},
         timeout=60,
     )
     return completed, set(json.loads(modules_file.read_text()))
@@ -202,6 +294,39 @@ def test_the_cli_imports_no_celery(modules_of_a_jpeg_run):
     assert _imported(modules_of_a_jpeg_run, ["celery", "kombu", "billiard"]) == []
 
 
+def test_the_cli_imports_no_django(modules_of_a_jpeg_run):
+    """With our settings module, the limits come from the environment: no Django, no settings."""
+    assert _imported(modules_of_a_jpeg_run, ["django", "thumbnailer_project"]) == []
+
+
+# Our settings with other limits: only Django can read them, so manage.py must take its path.
+_CUSTOM_SETTINGS = """
+from thumbnailer_project.settings import *
+
+THUMBNAILER_DEFAULT_SIZES = "64x64"
+"""
+
+
+@pytest.mark.parametrize("how", ["--settings", "DJANGO_SETTINGS_MODULE"])
+def test_a_custom_settings_module_is_honoured(tmp_path, how):
+    """Its limits apply (through the management command, still without Celery)."""
+    (tmp_path / "custom_settings.py").write_text(_CUSTOM_SETTINGS)
+    source = write_jpeg(tmp_path / "photo.jpg")
+    if how == "--settings":
+        arguments, environment = ["--settings", "custom_settings"], {}
+    else:
+        arguments, environment = [], {"DJANGO_SETTINGS_MODULE": "custom_settings"}
+
+    completed, modules = run_cli_process(
+        tmp_path, source, "--out", tmp_path / "out", "--pythonpath", tmp_path, *arguments, **environment
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith(f"{source}: photo_64x64.jpg photo.zip (")
+    assert "custom_settings" in modules and "django.conf" in modules
+    assert _imported(modules, ["celery", "thumbnailer_project.celery"]) == []
+
+
 def test_a_heic_file_still_works_from_a_real_process(tmp_path):
     """HEIF support loads when the first HEIC file comes; the thumbnail is a JPEG."""
     import pillow_heif
@@ -224,14 +349,12 @@ def test_a_heic_file_still_works_from_a_real_process(tmp_path):
     )
 
 
-def test_mode_format_and_quality_from_the_command_line(tmp_path):
+def test_mode_format_and_quality_from_the_command_line(run, tmp_path):
     source = write_jpeg(tmp_path / "wide.jpg", size=(900, 300))
 
-    out, err, error = run(
-        str(source), "--size", "100x100", "--mode", "smart", "--format", "webp", "--quality", "70"
-    )
+    outcome = run(str(source), "--size", "100x100", "--mode", "smart", "--format", "webp", "--quality", "70")
 
-    assert error is None, err
+    assert outcome.error is None, outcome.stderr
     thumbnail = Image.open(tmp_path / "wide_100x100.webp")
     assert (thumbnail.format, thumbnail.size) == ("WEBP", (100, 100))
     manifest = json.loads(zipfile.ZipFile(tmp_path / "wide.zip").read("manifest.json"))
@@ -241,10 +364,68 @@ def test_mode_format_and_quality_from_the_command_line(tmp_path):
     ]
 
 
-def test_a_bad_option_is_refused_before_any_work(tmp_path):
+def test_a_bad_option_is_refused_before_any_work(run, tmp_path):
     source = write_jpeg(tmp_path / "a.jpg")
 
-    _, _, error = run(str(source), "--quality", "0")
+    outcome = run(str(source), "--quality", "0")
 
-    assert str(error) == "--quality: quality must be a whole number from 1 to 100."
+    assert outcome.error == "--quality: quality must be a whole number from 1 to 100."
+    assert outcome.returncode == 1
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a.jpg"]
+
+
+def test_no_color_and_force_color_together_are_refused(run, tmp_path):
+    outcome = run(write_jpeg(tmp_path / "a.jpg"), "--no-color", "--force-color")
+    assert outcome.error == "The --no-color and --force-color options can't be used together."
+    assert outcome.returncode == 1
+
+
+# --- The command line is the one Django gave the management command ---------------------------
+
+
+def django_parser():
+    command = Command()
+    command._called_from_command_line = True  # as run_from_argv() sets it: usage errors exit 2
+    return command.create_parser("manage.py", "thumbnail")
+
+
+def cli_parser(settings):
+    return cli.build_parser("manage.py thumbnail", default_sizes=settings.THUMBNAILER_DEFAULT_SIZES)
+
+
+def test_the_help_is_djangos(settings, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")  # argparse wraps to the terminal; the same width for both
+    assert cli_parser(settings).format_help() == django_parser().format_help()
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ([], "the following arguments are required: PATH"),
+        (
+            ["a.jpg", "--mode", "bogus"],
+            "argument --mode: invalid choice: 'bogus' (choose from 'fit', 'fill', 'smart')",
+        ),
+        (["a.jpg", "--quality", "high"], "argument --quality: invalid int value: 'high'"),
+        (["a.jpg", "--nope"], "unrecognized arguments: --nope"),
+        (["a.jpg", "--s", "x"], "ambiguous option: --s could match --settings, --size"),
+        (["a.jpg", "--fo", "x"], "ambiguous option: --fo could match --force-color, --focus, --format"),
+        (["a.jpg", "-v", "7"], "argument -v/--verbosity: invalid choice: 7 (choose from 0, 1, 2, 3)"),
+    ],
+)
+def test_a_usage_error_exits_2_with_djangos_usage_and_message(settings, capsys, arguments, message):
+    printed = {}
+    for name, parser in [("django", django_parser()), ("cli", cli_parser(settings))]:
+        with pytest.raises(SystemExit) as exited:
+            parser.parse_args(arguments)
+        printed[name] = (exited.value.code, capsys.readouterr().err)
+    assert printed["cli"] == printed["django"]
+    code, stderr = printed["cli"]
+    assert code == 2 and stderr.startswith("usage: manage.py thumbnail [-h] [--size WxH]")
+    assert stderr.endswith(f"\nmanage.py thumbnail: error: {message}\n")
+
+
+def test_version_is_djangos(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["manage.py", "thumbnail", "--version"])
+    assert (exited.value.code, capsys.readouterr().out) == (0, f"{django.get_version()}\n")

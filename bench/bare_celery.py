@@ -26,11 +26,12 @@ from pathlib import Path
 
 from celery import Celery
 
-from thumbnailer import imaging, naming
+from thumbnailer import imaging, limits, naming
 
 BOX = (128, 128)
-MAX_PIXELS = 100_000_000  # the product's defaults (THUMBNAILER_MAX_PIXELS, _MAX_FRAMES)
-MAX_FRAMES = 300
+# The product's limits, read as its settings read them (without Django).
+MAX_PIXELS = limits.max_pixels()
+MAX_FRAMES = limits.max_frames()
 
 # Not the current app: in a process that also sends the product's jobs (the tests) those must
 # keep going to the product's broker.

@@ -555,6 +555,7 @@ def jobs_requeue_stale() -> int:
         sent += 1
     if sent:
         logger.info("requeued %d stale job(s)", sent)
+    webhooks_requeue_unsent()
     return sent
 
 
@@ -580,15 +581,44 @@ def jobs_purge_expired(*, batch_size: int = 200) -> int:
     return purged
 
 
-def webhook_queue(*, job_id, callback_url: str) -> None:
-    """Queue the webhook of a job that just ended, if it has a callback URL; no one waits on it."""
+# Marks a webhook the broker refused when its job ended; jobs_requeue_stale() sends it again.
+WEBHOOK_NOT_QUEUED = "not queued: "
+
+
+def webhook_queue(*, job_id, callback_url: str) -> bool:
+    """Queue the webhook of a job that just ended, if it has a callback URL; no one waits on it.
+
+    False when the broker refused it: the job is marked, and the requeue task sends it later.
+    """
     if not callback_url:
-        return
+        return True
     try:
         current_app.send_task(DELIVER_WEBHOOK, args=[str(job_id)], ignore_result=True)
     except (BrokerError, OSError) as error:
         logger.warning("job %s: webhook not queued, the broker is unavailable: %s", job_id, error)
-        Job.objects.filter(id=job_id).update(webhook_last_error=f"not queued: {error}"[:300])
+        Job.objects.filter(id=job_id).update(webhook_last_error=f"{WEBHOOK_NOT_QUEUED}{error}"[:300])
+        return False
+    return True
+
+
+def webhooks_requeue_unsent() -> int:
+    """Queue again the webhooks the broker refused when their jobs ended; stop at the first refusal."""
+    unsent = Job.objects.filter(
+        webhook_status=Job.WebhookStatus.PENDING,
+        webhook_last_error__startswith=WEBHOOK_NOT_QUEUED,
+        expired_at__isnull=True,
+    ).values_list("id", "callback_url")[:500]
+    queued = 0
+    for job_id, callback_url in unsent:
+        if not webhook_queue(job_id=job_id, callback_url=callback_url):
+            break
+        Job.objects.filter(id=job_id, webhook_last_error__startswith=WEBHOOK_NOT_QUEUED).update(
+            webhook_last_error=""
+        )
+        queued += 1
+    if queued:
+        logger.info("queued %d webhook(s) the broker had refused", queued)
+    return queued
 
 
 def webhook_deliver(*, job_id) -> bool | None:

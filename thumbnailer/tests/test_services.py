@@ -12,6 +12,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.db.models import F
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from thumbnailer import services
 from thumbnailer.models import Job
@@ -296,6 +297,38 @@ def test_requeue_stale_jobs_sends_only_the_stale_ones(redis_server, settings):
     queued = [json.loads(raw)["headers"]["id"] for raw in redis_server.client().lrange("celery", 0, -1)]
     assert queued == [str(stale.id)]
     assert Job.objects.get(id=stale.id).sent_at > long_ago
+
+
+def test_a_webhook_the_broker_refused_at_the_end_of_its_job_is_queued_by_the_requeue_task(
+    redis_server, monkeypatch
+):
+    """The job ended while the broker was away: its webhook is marked, then sent once Redis is back."""
+    redis_server.client().flushall()
+    job = create_job()
+    Job.objects.filter(id=job.id).update(
+        callback_url="http://127.0.0.1:9/hook", webhook_status=Job.WebhookStatus.PENDING
+    )
+    with monkeypatch.context() as broker_down:
+        # What kombu raises when Redis cannot be reached (test_faults shows it for uploads).
+        broker_down.setattr(
+            services.current_app,
+            "send_task",
+            lambda *args, **kwargs: (_ for _ in ()).throw(BrokerError("Error 111 connecting")),
+        )
+        services.job_process(job_id=job.id)
+    job.refresh_from_db()
+    assert (job.status, job.webhook_status) == (Job.Status.SUCCESS, Job.WebhookStatus.PENDING)
+    assert job.webhook_last_error == "not queued: Error 111 connecting"
+
+    assert services.jobs_requeue_stale() == 0  # no job to resend, one webhook
+
+    queued = [json.loads(raw)["headers"] for raw in redis_server.client().lrange("celery", 0, -1)]
+    assert [(headers["task"], headers["argsrepr"]) for headers in queued] == [
+        (services.DELIVER_WEBHOOK, repr([str(job.id)]))
+    ]
+    assert Job.objects.get(id=job.id).webhook_last_error == ""
+    assert services.jobs_requeue_stale() == 0
+    assert redis_server.client().llen("celery") == 1, "a queued webhook is not queued again"
 
 
 # --- Repeats: the same bytes and options again, answered without a worker --------------------

@@ -11,7 +11,8 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
+from redis.exceptions import RedisError
 
 from . import reports, services
 from .storage_io import STORAGE_ERRORS, StorageNameTaken
@@ -55,26 +56,43 @@ def transient_retry_countdown(retries: int) -> int:
 def make_thumbnails(self, job_id: str) -> str:
     """Make the thumbnails and the zip of one job; the Job row holds the results."""
 
+    reporting = True
+
     def report_progress(done: int, total: int) -> None:
         # Only between sizes: after the last one the Job row turns SUCCESS at once, so the
         # result backend is never written for a one-size job (selectors.job_progress agrees).
-        if done == total:
+        nonlocal reporting
+        if done == total or not reporting:
             return
-        self.update_state(
-            state="PROGRESS",
-            meta={"current": done, "total": total, "percent": round(100 * done / total)},
-        )
+        try:
+            self.update_state(
+                state="PROGRESS",
+                meta={"current": done, "total": total, "percent": round(100 * done / total)},
+            )
+        except (RedisError, OSError) as error:
+            # Progress is only for the page: with Redis unreachable the job goes on without
+            # it (and stops asking) instead of waiting on Redis past its time limit.
+            reporting = False
+            logger.warning("job %s: progress not reported, result backend unavailable: %r", job_id, error)
 
     try:
         services.job_process(job_id=job_id, on_progress=report_progress)
     except SoftTimeLimitExceeded:
+        # The limit may strike in the middle of a query (a database that stopped answering):
+        # that connection is unusable, so the failure is recorded on a fresh one.
+        connection.close()
         services.job_fail(job_id=job_id, code="timeout", message=TIMEOUT_MESSAGE)
     except services.JobBusy as busy:
         # Another worker holds the lease; come back when it lapses (not counted as a retry).
         raise self.retry(countdown=busy.retry_in, max_retries=None) from busy
     except TRANSIENT_ERRORS as error:
         logger.warning("transient error on job %s: %r", job_id, error)
-        services.job_mark_retry(job_id=job_id)
+        try:
+            services.job_mark_retry(job_id=job_id)
+        except DatabaseError:
+            # The database is what is down: the row keeps this claim until its lease lapses,
+            # and the retry (or the requeue) takes the job then. Failing here would end it.
+            logger.warning("job %s: retry not recorded, the database is unavailable", job_id)
         raise self.retry(exc=error, countdown=transient_retry_countdown(self.request.retries)) from error
     return job_id
 

@@ -123,6 +123,24 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The test suite's worker processes open the test database too, so it must be a file.
     if os.environ.get("THUMBNAILER_TEST_DATABASE"):
         DATABASES["default"]["TEST"] = {"NAME": os.environ["THUMBNAILER_TEST_DATABASE"]}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database host that stops answering fails a query within seconds instead of holding a
+    # web thread or a worker for the kernel's ~15 minutes of TCP retries: uploads answer 503,
+    # and a worker's time limits keep working (its main process records failures in the
+    # database). Options in DATABASE_URL's query string win. libpq's own keywords:
+    # https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS
+    DATABASES["default"]["OPTIONS"] = {
+        "connect_timeout": 5,
+        # A query sent and not acknowledged for 10 s (in ms) fails. A connection silent for
+        # 30 s is probed: one waiting on a host that died unseen fails then, while idle
+        # persistent connections outlive a shorter outage (each dead one costs a request a 503).
+        "tcp_user_timeout": 10_000,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -160,6 +178,20 @@ AWS_QUERYSTRING_EXPIRE = env_int("AWS_QUERYSTRING_EXPIRE", 3600)
 MEDIA_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 if AWS_STORAGE_BUCKET_NAME:
     from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
+
+    # An object store that stops answering fails a request within seconds (botocore's
+    # defaults wait 60 s to connect and 60 s to read, tried up to 5 times): uploads answer 503
+    # and a worker retries later instead of hanging past its lease. Given a client config,
+    # django-storages no longer builds its own, so the addressing style and signature go here too.
+    # https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
+    AWS_S3_CLIENT_CONFIG = Config(
+        connect_timeout=3,
+        read_timeout=10,
+        retries={"mode": "standard", "max_attempts": 2},
+        s3={"addressing_style": "path" if AWS_S3_ENDPOINT_URL else None},
+        signature_version="s3v4",
+    )
 
     MEDIA_STORAGE = {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -278,7 +310,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
 }
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    # One retry, not Celery's 20: a task's progress report gives up in seconds when Redis is
+    # unreachable (the task goes on without it) instead of stalling past the time limit.
+    "retry_policy": {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.2, "interval_max": 0.2},
+}
+# The Redis result backend reads its socket timeouts from these, not from the transport options
+# above: without them a progress report waits on an unreachable Redis for as long as TCP does.
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+CELERY_REDIS_SOCKET_TIMEOUT = 5
 # Publishing from a web request must fail fast when Redis is down (the view answers 503).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 2,

@@ -26,6 +26,14 @@ def schedule_daily_digest(sender, **kwargs):
 
 
 @signals.worker_init.connect
+def keep_consuming_after_a_failed_ack(**kwargs):
+    """A Redis outage during an ack must not leave the worker idle for good (see broker_acks.py)."""
+    from thumbnailer_project import broker_acks
+
+    broker_acks.install()
+
+
+@signals.worker_init.connect
 def report_service_faults(**kwargs):
     """Log what the worker cannot use and why, before it connects; it starts anyway (thumbnailer/checks.py)."""
     from thumbnailer.checks import log_service_faults

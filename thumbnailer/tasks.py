@@ -75,13 +75,15 @@ def make_thumbnails(self, job_id: str) -> str:
             reporting = False
             logger.warning("job %s: progress not reported, result backend unavailable: %r", job_id, error)
 
+    claim = services.Claim()
     try:
-        services.job_process(job_id=job_id, on_progress=report_progress)
+        services.job_process(job_id=job_id, on_progress=report_progress, claim=claim)
     except SoftTimeLimitExceeded:
         # The limit may strike in the middle of a query (a database that stopped answering):
-        # that connection is unusable, so the failure is recorded on a fresh one.
+        # that connection is unusable, so the failure is recorded on a fresh one. Only over
+        # this worker's own claim: back from a network cut, another worker may have the job.
         connection.close()
-        services.job_fail(job_id=job_id, code="timeout", message=TIMEOUT_MESSAGE)
+        services.job_fail(job_id=job_id, code="timeout", message=TIMEOUT_MESSAGE, deliveries=claim.deliveries)
     except services.JobBusy as busy:
         # Another worker holds the lease; come back when it lapses (not counted as a retry).
         raise self.retry(countdown=busy.retry_in, max_retries=None) from busy

@@ -257,6 +257,24 @@ def test_a_worker_taken_over_before_recording_does_not_record():
     assert (job.status, job.archive_path, job.deliveries) == (Job.Status.STARTED, "", 2)
 
 
+def test_a_failure_recorded_for_an_earlier_claim_leaves_the_later_one_alone(monkeypatch):
+    """A worker back from a cut whose time limit then fires: the job another worker claimed stays its."""
+    job = create_job()
+    stale = services.Claim()
+    services.job_process(
+        job_id=job.id, claim=stale, on_progress=lambda done, total: lease_time_passes(monkeypatch)
+    )
+    taken_over = services.job_claim(job_id=job.id)  # the lease lapsed: another worker claims
+
+    services.job_fail(job_id=job.id, code="timeout", message="too long", deliveries=stale.deliveries)
+
+    job.refresh_from_db()
+    assert (stale.deliveries, taken_over.deliveries) == (1, 2)
+    assert (job.status, job.deliveries, job.error_code) == (Job.Status.STARTED, 2, "")
+    services.job_fail(job_id=job.id, code="timeout", message="too long", deliveries=2)
+    assert Job.objects.get(id=job.id).status == Job.Status.FAILURE
+
+
 def test_a_job_that_keeps_killing_workers_fails_cleanly(settings):
     job = create_job()
     Job.objects.filter(id=job.id).update(deliveries=settings.THUMBNAILER_MAX_DELIVERIES)

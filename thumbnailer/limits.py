@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 
 def max_pixels() -> int:
-    return _env_int("THUMBNAILER_MAX_PIXELS", 100_000_000)
+    return env_int("THUMBNAILER_MAX_PIXELS", 100_000_000)
 
 
 def max_frames() -> int:
-    return _env_int("THUMBNAILER_MAX_FRAMES", 300)
+    return env_int("THUMBNAILER_MAX_FRAMES", 300)
 
 
 def default_sizes() -> str:
@@ -22,7 +22,7 @@ def default_sizes() -> str:
 
 
 def largest_side() -> int:
-    return _env_int("THUMBNAILER_LARGEST_SIDE", 2048)
+    return env_int("THUMBNAILER_LARGEST_SIDE", 2048)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,13 +44,18 @@ class Limits:
         )
 
 
-def _env_int(name: str, default: int) -> int:
-    """Read like settings.env_int(): unset or empty means the default, anything else must be a number."""
+def env_int(name: str, default: int, *, old_name: str = "") -> int:
+    """An integer from the environment: unset or empty means the default, anything else must be a number.
+
+    `old_name` is the variable's earlier name, still read when the new one is unset. A ValueError,
+    not ImproperlyConfigured, since this module must not import Django; settings.env_int wraps it.
+    """
     raw = os.environ.get(name)
+    if (raw is None or raw == "") and old_name:
+        name, raw = old_name, os.environ.get(old_name)
     if raw is None or raw == "":
         return default
     try:
         return int(raw)
     except ValueError:
-        # A ValueError, not ImproperlyConfigured: this module must not import Django.
         raise ValueError(f"{name} must be a whole number, not {raw!r}") from None

@@ -23,15 +23,10 @@ def env_str(name: str, default: str) -> str:
 
 def env_int(name: str, default: int, *, old_name: str = "") -> int:
     """An integer setting; `old_name` is the variable's earlier name, still read when the new one is unset."""
-    raw = os.environ.get(name)
-    if (raw is None or raw == "") and old_name:
-        name, raw = old_name, os.environ.get(old_name)
-    if raw is None or raw == "":
-        return default
     try:
-        return int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+        return limits.env_int(name, default, old_name=old_name)
+    except ValueError as error:
+        raise ImproperlyConfigured(str(error)) from None
 
 
 def env_bool(name: str, default: bool) -> bool:

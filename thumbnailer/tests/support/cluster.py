@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 from ..postgres import PostgresServer
 from .http import request
 from .polling import wait_until
-from .processes import BIN_DIR, PROJECT_ROOT, ManagedProcess, S3Server
+from .processes import BIN_DIR, PROJECT_ROOT, ManagedProcess, S3Server, s3_client
 
 # Namespaces are named "thc-<pid>-<host>", the bridge "thcbr<pid>", host-side veths "thc<pid>v<n>"
 # (interface names hold at most 15 characters).
@@ -374,15 +374,7 @@ class Cluster:
     # --- looking inside, from the test process ---
 
     def s3_client(self):
-        import boto3
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.s3_url,
-            region_name=S3Server.REGION,
-            aws_access_key_id=S3Server.CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=S3Server.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+        return s3_client(self.s3_url)
 
     def jobs(self, job_ids: list[str]) -> dict[str, dict]:
         """The Job rows of these ids, read from the db host, as dicts."""

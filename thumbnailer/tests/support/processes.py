@@ -242,15 +242,7 @@ class S3Server:
         self.process.stop()
 
     def client(self):
-        import boto3  # only the S3 tests need it loaded
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.url,
-            region_name=self.REGION,
-            aws_access_key_id=self.CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=self.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+        return s3_client(self.url)
 
     def env(self, bucket: str) -> dict:
         """The environment that points the site's processes at `bucket` (see settings' storage section)."""
@@ -282,3 +274,16 @@ class S3Server:
                 "transfer_config": TransferConfig(use_threads=False),
             },
         }
+
+
+def s3_client(url: str):
+    """A boto3 client of the test S3 server at `url`, with the keys every test server takes."""
+    import boto3  # only the S3 tests need it loaded
+
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name=S3Server.REGION,
+        aws_access_key_id=S3Server.CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3Server.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )

@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
-from thumbnailer import services
+from thumbnailer import services, storage_io
 from thumbnailer.models import Job
 
 from .support import images
@@ -163,7 +163,7 @@ def stored_files(job_id) -> dict[str, tuple[int, bytes]]:
 
 def lease_time_passes(monkeypatch) -> None:
     """Every clock moves past the lease a claim takes now, as if its worker had been cut off that long."""
-    later = timezone.now() + timedelta(seconds=services._lease_seconds() + 1)
+    later = timezone.now() + timedelta(seconds=services.lease_seconds() + 1)
     monkeypatch.setattr(timezone, "now", lambda: later)
 
 
@@ -241,7 +241,7 @@ def test_within_its_hard_time_limit_a_worker_checks_its_lease_without_a_query(
 def test_a_worker_taken_over_before_recording_does_not_record():
     """The lease is checked again in the UPDATE that records SUCCESS, after the files are written."""
     job = create_job()
-    real_write = services.storage_io.write_exact
+    real_write = storage_io.write_exact
 
     def write_then_lose_the_lease(path, content):
         written = real_write(path, content)
@@ -250,7 +250,7 @@ def test_a_worker_taken_over_before_recording_does_not_record():
         return written
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(services.storage_io, "write_exact", write_then_lose_the_lease)
+        patch.setattr(storage_io, "write_exact", write_then_lose_the_lease)
         services.job_process(job_id=job.id)
 
     job.refresh_from_db()
@@ -329,7 +329,7 @@ def test_a_webhook_the_broker_refused_at_the_end_of_its_job_is_queued_by_the_req
     with monkeypatch.context() as broker_down:
         # What kombu raises when Redis cannot be reached (test_faults shows it for uploads).
         broker_down.setattr(
-            services.current_app,
+            services.callbacks.current_app,
             "send_task",
             lambda *args, **kwargs: (_ for _ in ()).throw(BrokerError("Error 111 connecting")),
         )

@@ -7,17 +7,18 @@ from django.conf import settings
 
 from . import storage_io
 from .models import Job, Summary
+from .prepared import PreparedSelect
 
 logger = logging.getLogger(__name__)
 
 
+# The status read and the worker's read after its claim, once or more for every job: compiled
+# once (see prepared.py), and unordered, as the id is unique.
+JOB_BY_ID = PreparedSelect(Job.objects.order_by(), "id")
+
+
 def job_get(*, job_id) -> Job | None:
-    # get(), not first(): first() orders by the model's default ordering, and compiling an
-    # ORDER BY against Job's ~40 columns cost Django more CPU than the whole status query.
-    try:
-        return Job.objects.get(id=job_id)
-    except Job.DoesNotExist:
-        return None
+    return JOB_BY_ID.first(id=job_id)
 
 
 def jobs_finished(*, job_ids: list[str]) -> list[Job]:

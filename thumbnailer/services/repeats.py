@@ -8,10 +8,21 @@ from django.utils import timezone
 
 from .. import imaging, naming, storage_io
 from ..models import Job
+from ..prepared import PreparedSelect
 from .callbacks import webhook_queue
 from .lifecycle import package_store
 
 logger = logging.getLogger(__name__)
+
+# One indexed lookup per upload, compiled once (see prepared.py). The new job is PENDING, so the
+# SUCCESS filter leaves it out. Any match will do (equal bytes and options make equal outputs),
+# so the lookup is left unordered.
+REPEAT_SOURCE = PreparedSelect(
+    Job.objects.filter(status=Job.Status.SUCCESS, expired_at__isnull=True).order_by(),
+    "sha256",
+    "options_key",
+    limit=1,
+)
 
 
 def job_copy_result(*, job: Job, original: File) -> bool:
@@ -23,20 +34,7 @@ def job_copy_result(*, job: Job, original: File) -> bool:
     """
     if not job.sha256:
         return False
-    # The new job is PENDING, so the SUCCESS filter already leaves it out. Any match will do
-    # (equal bytes and options make equal outputs), so the lookup is left unordered: an
-    # ORDER BY costs Django more to compile than the indexed query costs to run.
-    source = next(
-        iter(
-            Job.objects.filter(
-                sha256=job.sha256,
-                options_key=job.options_key,
-                status=Job.Status.SUCCESS,
-                expired_at__isnull=True,
-            ).order_by()[:1]
-        ),
-        None,
-    )
+    source = REPEAT_SOURCE.first(sha256=job.sha256, options_key=job.options_key)
     if source is None:
         return False
     started = time.monotonic()

@@ -1,0 +1,129 @@
+"""PreparedSelect returns what the ORM would, from SQL the ORM compiled once."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from thumbnailer.models import Job
+from thumbnailer.prepared import PreparedSelect
+
+pytestmark = pytest.mark.django_db
+
+
+def make_job(**fields) -> Job:
+    values = {
+        "client_name": "Holiday photo.jpg",
+        "stem": "Holiday_photo",
+        "sizes": ["128x128", "64x64"],
+        "original_path": "jobs/x/Holiday_photo.jpg",
+        "original_format": "JPEG",
+        "original_width": 4000,
+        "original_height": 3000,
+        "original_bytes": 4_182_311,
+        "sha256": "ab" * 32,
+        "options_key": "sizes=128x128,64x64",
+    } | fields
+    return Job.objects.create(**values)
+
+
+def field_values(job: Job) -> dict:
+    return {field.attname: getattr(job, field.attname) for field in Job._meta.concrete_fields}
+
+
+def test_a_row_reads_exactly_as_the_orm_reads_it():
+    now = timezone.now()
+    earlier = make_job(status=Job.Status.SUCCESS, finished_at=now)
+    job = make_job(
+        status=Job.Status.SUCCESS,
+        focus=[0.25, 0.75],
+        quality=80,
+        thumbnails=[{"size": "128x128", "path": "jobs/x/a.jpg", "width": 128, "height": 96, "bytes": 4711}],
+        archive_path="jobs/x/Holiday_photo.zip",
+        archive_bytes=123_456,
+        repeat_of=earlier,
+        sent_at=now - timedelta(seconds=3),
+        started_at=now - timedelta(seconds=2),
+        lease_expires_at=now + timedelta(minutes=5),
+        finished_at=now,
+        processing_ms=812,
+    )
+    by_id = PreparedSelect(Job.objects.order_by(), "id")
+
+    prepared = by_id.first(id=job.id)
+    expected = Job.objects.get(id=job.id)
+
+    assert field_values(prepared) == field_values(expected)
+    assert isinstance(prepared.id, uuid.UUID) and prepared.finished_at.tzinfo is not None
+    assert prepared.thumbnails[0]["width"] == 128 and prepared.focus == [0.25, 0.75]
+    assert prepared.repeat_of == earlier
+    assert prepared._state.adding is False and prepared._state.db == "default"
+
+
+def test_it_runs_the_orms_own_sql_once_compiled_and_one_statement_each_time():
+    job = make_job()
+    by_id = PreparedSelect(Job.objects.order_by(), "id")
+    by_id.first(id=job.id)  # compiles
+
+    with CaptureQueriesContext(connection) as queries:
+        assert by_id.first(id=job.id).id == job.id
+        assert by_id.first(id=uuid.uuid4()) is None
+
+    orm_sql = str(Job.objects.order_by().filter(id=job.id).query).split(" WHERE ")[0]
+    assert len(queries) == 2
+    assert all(query["sql"].split(" WHERE ")[0] == orm_sql for query in queries)
+
+
+def test_values_fill_the_parameters_positions_whatever_they_equal():
+    """A value equal to one of the statement's own constants goes to its parameter, not theirs."""
+    make_job(status=Job.Status.SUCCESS, sha256="SUCCESS", options_key="sizes=128x128")
+    make_job(status=Job.Status.PENDING, sha256="c" * 64, options_key="SUCCESS")
+    source = PreparedSelect(
+        Job.objects.filter(status=Job.Status.SUCCESS, expired_at__isnull=True).order_by(),
+        "sha256",
+        "options_key",
+        limit=1,
+    )
+
+    assert source.first(sha256="SUCCESS", options_key="sizes=128x128").sha256 == "SUCCESS"
+    assert source.first(sha256="c" * 64, options_key="SUCCESS") is None  # not a SUCCESS job
+    assert source.first(sha256="sizes=128x128", options_key="SUCCESS") is None
+
+
+def test_the_fixed_conditions_order_and_limit_apply():
+    for number in range(3):
+        make_job(status=Job.Status.SUCCESS, stem=f"stem{number}")
+    make_job(status=Job.Status.SUCCESS, expired_at=timezone.now())
+    same_bytes = PreparedSelect(
+        Job.objects.filter(expired_at__isnull=True).order_by("stem"), "sha256", limit=2
+    )
+
+    assert [job.stem for job in same_bytes.fetch(sha256="ab" * 32)] == ["stem0", "stem1"]
+
+
+def test_a_read_row_saves_as_an_update_of_itself():
+    job = make_job()
+    read = PreparedSelect(Job.objects.order_by(), "id").first(id=job.id)
+
+    read.error_message = "changed"
+    read.save(update_fields=["error_message"])
+
+    assert Job.objects.count() == 1
+    assert Job.objects.get(id=job.id).error_message == "changed"
+
+
+def test_wrong_uses_are_refused_in_words():
+    by_id = PreparedSelect(Job.objects.all(), "id")
+    with pytest.raises(TypeError, match=r"expected values for \['id'\], got \['pk'\]"):
+        by_id.fetch(pk=uuid.uuid4())
+    with pytest.raises(TypeError, match="cannot take DateTimeField 'created_at'"):
+        PreparedSelect(Job.objects.all(), "created_at").fetch(created_at=timezone.now())
+    with pytest.raises(ValueError, match="plain model rows"):
+        PreparedSelect(Job.objects.select_related("repeat_of"), "id")
+    with pytest.raises(ValueError, match="plain model rows"):
+        PreparedSelect(Job.objects.only("id"), "id")
+    with pytest.raises(ValueError, match="give limit= instead"):
+        PreparedSelect(Job.objects.all()[:1], "id")

@@ -1,11 +1,12 @@
-"""SELECTs the ORM compiles once per database, then runs with new values.
+"""Statements the ORM compiles once per database, then runs with new values.
 
 Django compiles a queryset into SQL every time it is evaluated. For Job's ~40 columns that is
-about 0.3 ms of CPU (the SELECT list, each column's converters), six times what SQLite takes
-to run the statement, and the hottest reads run once or more for every job: the status read,
-the worker's read after its claim, the repeat lookup. A PreparedSelect asks the ORM for the SQL
-once, with a marker value in each parameter, remembers where the markers landed, and from then
-on only fills in the values and converts the row, as the ORM's own iterator would.
+about 0.3 ms of CPU for a read (the SELECT list, each column's converters) and more for the
+worker's claim, several times what SQLite takes to run the statement, and these run once or
+more for every job: the status read, the claim, the repeat lookup. A prepared statement asks
+the ORM for the SQL once per database, twice over with different marker values in its
+parameters, keeps where the markers landed, and from then on only fills in the values and
+converts the rows as the ORM's own iterator would.
 
 (django-prepared-queries did this once; it is unmaintained and predates Django 4.)
 """
@@ -15,49 +16,44 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db import DEFAULT_DB_ALIAS, NotSupportedError, connections, models
 from django.db.models.query import QuerySet
+from django.db.models.sql import UpdateQuery
 
 
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
     params: tuple
-    # For each parameter name, the positions its marker took in `params`.
+    # For each parameter name, the positions its value takes in `params`.
     slots: tuple[tuple[str, tuple[int, ...]], ...]
-    attnames: tuple[str, ...]
-    # Column position -> (converter functions, the column expression they are called with).
-    converters: dict[int, tuple[list[Callable], Any]]
+    # The model fields the rows hold, and column position -> (converters, their expression).
+    attnames: tuple[str, ...] = ()
+    converters: dict[int, tuple[list[Callable], Any]] | None = None
 
 
-class PreparedSelect:
-    """Rows of `queryset`'s model where each field in `parameters` equals the value given.
+class _Prepared:
+    """What a prepared SELECT and UPDATE share: the compiling, the values, the rows."""
 
-    `queryset` holds the fixed part (other conditions, an order), `limit` caps the rows; each
-    parameter becomes an `=` condition on that field. Parameters can be UUID and text fields,
-    whose markers can be told apart from every other value in the statement.
-    """
-
-    def __init__(
-        self, queryset: QuerySet, *parameters: str, limit: int | None = None, using: str = DEFAULT_DB_ALIAS
-    ):
-        query = queryset.query
-        if query.select_related or query.annotations or query.deferred_loading[0] or query.is_sliced:
-            raise ValueError(
-                "PreparedSelect takes plain model rows: no select_related, annotations, only() or slice "
-                "(give limit= instead)"
-            )
-        self.queryset = queryset
-        self.model = queryset.model
-        self.fields = {name: self.model._meta.get_field(name) for name in parameters}
-        self.limit = limit
+    def __init__(self, model: type[models.Model], fields: dict[str, models.Field], using: str):
+        for field in fields.values():
+            _marker(field)  # refuses, now, a parameter it could not prepare
+        self.model = model
+        self.fields = fields
         self.using = using
         self._compiled: dict[tuple[str, str], _Compiled] = {}
         self._lock = threading.Lock()
 
-    def fetch(self, **values) -> list[models.Model]:
+    def _sql_and_params(self, markers: dict, connection) -> tuple[str, list]:
+        raise NotImplementedError
+
+    def _columns(self, connection) -> tuple[tuple[str, ...], dict]:
+        raise NotImplementedError
+
+    def _execute(self, values: dict) -> list[models.Model]:
         if values.keys() != self.fields.keys():
             raise TypeError(f"expected values for {sorted(self.fields)}, got {sorted(values)}")
         connection = connections[self.using]
@@ -75,42 +71,144 @@ class PreparedSelect:
             for row in rows
         ]
 
-    def first(self, **values) -> models.Model | None:
-        rows = self.fetch(**values)
-        return rows[0] if rows else None
-
     def _compile(self, connection) -> _Compiled:
+        """Compile with two sets of markers: the positions whose values differ are the parameters'."""
         with self._lock:
-            markers = {name: _marker(field) for name, field in self.fields.items()}
-            queryset = self.queryset.filter(**markers)[: self.limit]
-            compiler = queryset.query.get_compiler(connection=connection)
-            sql, params = compiler.as_sql()
-            slots = []
-            for name, marker in markers.items():
-                prepared = self.fields[name].get_db_prep_value(marker, connection, prepared=False)
-                positions = tuple(index for index, param in enumerate(params) if param == prepared)
+            first = {name: _marker(field) for name, field in self.fields.items()}
+            second = {name: _marker(field) for name, field in self.fields.items()}
+            sql, first_params = self._sql_and_params(first, connection)
+            second_sql, second_params = self._sql_and_params(second, connection)
+            if sql != second_sql or len(first_params) != len(second_params):
+                raise ValueError(f"the statement's SQL depends on its values: {sql}")
+            slots, claimed = [], set()
+            for name, field in self.fields.items():
+                one, other = (
+                    field.get_db_prep_value(m[name], connection, prepared=False) for m in (first, second)
+                )
+                positions = tuple(
+                    index
+                    for index, (a, b) in enumerate(zip(first_params, second_params, strict=True))
+                    if a == one and b == other
+                )
                 if not positions:
-                    raise ValueError(f"the marker for {name!r} did not reach the SQL: {sql}")
+                    raise ValueError(f"the value of {name!r} did not reach the SQL: {sql}")
                 slots.append((name, positions))
-            columns = [column for column, _sql, _alias in compiler.select]
+                claimed.update(positions)
+            varying = {
+                index for index, (a, b) in enumerate(zip(first_params, second_params, strict=True)) if a != b
+            }
+            if varying - claimed:
+                raise ValueError(f"parameters at {sorted(varying - claimed)} vary but are not named: {sql}")
+            attnames, converters = self._columns(connection)
             compiled = _Compiled(
                 sql=sql,
-                params=tuple(params),
+                params=tuple(first_params),
                 slots=tuple(slots),
-                attnames=tuple(column.target.attname for column in columns),
-                converters=compiler.get_converters(columns),
+                attnames=attnames,
+                converters=converters,
             )
             self._compiled[(connection.alias, connection.vendor)] = compiled
             return compiled
 
 
+class PreparedSelect(_Prepared):
+    """Rows of `queryset`'s model where each field in `parameters` equals the value given.
+
+    `queryset` holds the fixed part (other conditions, an order), `limit` caps the rows; each
+    parameter becomes an `=` condition on that field.
+    """
+
+    def __init__(
+        self, queryset: QuerySet, *parameters: str, limit: int | None = None, using: str = DEFAULT_DB_ALIAS
+    ):
+        query = queryset.query
+        if query.select_related or query.annotations or query.deferred_loading[0] or query.is_sliced:
+            raise ValueError(
+                "PreparedSelect takes plain model rows: no select_related, annotations, only() or slice "
+                "(give limit= instead)"
+            )
+        model = queryset.model
+        super().__init__(model, {name: model._meta.get_field(name) for name in parameters}, using)
+        self.queryset = queryset
+        self.limit = limit
+
+    def fetch(self, **values) -> list[models.Model]:
+        return self._execute(values)
+
+    def first(self, **values) -> models.Model | None:
+        rows = self.fetch(**values)
+        return rows[0] if rows else None
+
+    def _compiler(self, markers: dict, connection):
+        queryset = self.queryset.filter(**markers)[: self.limit]
+        return queryset.query.get_compiler(connection=connection)
+
+    def _sql_and_params(self, markers, connection):
+        return self._compiler(markers, connection).as_sql()
+
+    def _columns(self, connection):
+        compiler = self._compiler({}, connection)
+        compiler.setup_query()
+        columns = [column for column, _sql, _alias in compiler.select]
+        return tuple(column.target.attname for column in columns), compiler.get_converters(columns)
+
+
+class PreparedUpdate(_Prepared):
+    """`queryset.update(**values)`, both built by `build(**parameters)`; returns the updated rows.
+
+    The updated rows come back from the same statement (UPDATE ... RETURNING, SQLite 3.35+ and
+    PostgreSQL), so a row read back is the row as this update left it, whatever runs at once.
+    """
+
+    def __init__(
+        self,
+        build: Callable[..., tuple[QuerySet, dict]],
+        *,
+        model: type[models.Model],
+        using: str = DEFAULT_DB_ALIAS,
+        **parameters: models.Field,
+    ):
+        super().__init__(model, parameters, using)
+        self.build = build
+
+    def run(self, **values) -> list[models.Model]:
+        return self._execute(values)
+
+    def _sql_and_params(self, markers, connection):
+        if not connection.features.can_return_columns_from_insert:
+            raise NotSupportedError(f"{connection.display_name} cannot return rows from an UPDATE")
+        queryset, values = self.build(**markers)
+        if queryset.model is not self.model:
+            raise ValueError(f"build() made a {queryset.model.__name__} query, not {self.model.__name__}")
+        query = queryset.query.chain(UpdateQuery)
+        query.add_update_values(values)
+        if query.related_updates or query.order_by or queryset.query.is_sliced:
+            raise ValueError("PreparedUpdate takes one table's rows, unordered and unsliced")
+        sql, params = query.get_compiler(connection=connection).as_sql()
+        returning = ", ".join(connection.ops.quote_name(field.column) for field in self._fields())
+        return f"{sql} RETURNING {returning}", list(params)
+
+    def _fields(self) -> list[models.Field]:
+        return list(self.model._meta.concrete_fields)
+
+    def _columns(self, connection):
+        table = self.model._meta.db_table
+        columns = [field.get_col(table) for field in self._fields()]
+        compiler = self.model._default_manager.all().query.get_compiler(connection=connection)
+        return tuple(field.attname for field in self._fields()), compiler.get_converters(columns)
+
+
 def _marker(field: models.Field):
-    """A value of the field's type that no other parameter of the statement can equal."""
+    """A value of the field's type, a different one each call."""
     if isinstance(field, models.UUIDField):
         return uuid.uuid4()
     if isinstance(field, models.CharField | models.TextField):
         return f"marker-{secrets.token_hex(8)}"[: field.max_length or None]
-    raise TypeError(f"PreparedSelect cannot take {type(field).__name__} {field.name!r} as a parameter")
+    if isinstance(field, models.DateTimeField):
+        return datetime(2001, 1, 1, tzinfo=UTC) + timedelta(
+            seconds=secrets.randbelow(10**8), microseconds=1 + secrets.randbelow(999_999)
+        )
+    raise TypeError(f"a prepared statement cannot take {type(field).__name__} {field.name!r} as a parameter")
 
 
 def _converted(row: tuple, compiled: _Compiled, connection) -> tuple:

@@ -20,6 +20,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from .. import imaging, naming, selectors, storage_io
 from ..models import Job
+from ..prepared import PreparedUpdate
 from .callbacks import webhook_queue, webhooks_requeue_unsent
 from .errors import JobBusy, LeaseLost, QueueUnavailable
 
@@ -97,6 +98,34 @@ def lease_seconds() -> int:
     return settings.CELERY_TASK_TIME_LIMIT + settings.THUMBNAILER_LEASE_MARGIN_SECONDS
 
 
+def _claim_statement(job_id, now, lease_end):
+    claimable = Q(status__in=[Job.Status.PENDING, Job.Status.RETRY]) | Q(
+        status=Job.Status.STARTED, lease_expires_at__lt=now
+    )
+    return (
+        Job.objects.filter(claimable, id=job_id, expired_at__isnull=True),
+        {
+            "status": Job.Status.STARTED,
+            "deliveries": F("deliveries") + 1,
+            "lease_expires_at": lease_end,
+            # The first claim sets started_at in the same write; a redelivery keeps it.
+            "started_at": Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
+        },
+    )
+
+
+# Once per job: compiled once (see prepared.py). The row comes back from the UPDATE itself, so
+# it carries this claim's delivery count, which fences every later write (job_holds_lease),
+# never a count another worker claimed meanwhile.
+CLAIM = PreparedUpdate(
+    _claim_statement,
+    model=Job,
+    job_id=Job._meta.pk,
+    now=Job._meta.get_field("lease_expires_at"),
+    lease_end=Job._meta.get_field("lease_expires_at"),
+)
+
+
 def job_claim(*, job_id) -> Job | None:
     """Atomically take the job for this worker; None if it is finished or gone.
 
@@ -104,25 +133,13 @@ def job_claim(*, job_id) -> Job | None:
     never processed twice at the same time.
     """
     now = timezone.now()
-    claimable = Q(status__in=[Job.Status.PENDING, Job.Status.RETRY]) | Q(
-        status=Job.Status.STARTED, lease_expires_at__lt=now
-    )
-    # One transaction: the row read back carries this claim's delivery count, which fences
-    # every later write (job_holds_lease), never a count another worker claimed meanwhile.
-    with transaction.atomic():
-        claimed = Job.objects.filter(claimable, id=job_id, expired_at__isnull=True).update(
-            status=Job.Status.STARTED,
-            deliveries=F("deliveries") + 1,
-            lease_expires_at=now + timedelta(seconds=lease_seconds()),
-            # The first claim sets started_at in the same write; a redelivery keeps it.
-            started_at=Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
-        )
-        job = selectors.job_get(job_id=job_id)
+    claimed = CLAIM.run(job_id=job_id, now=now, lease_end=now + timedelta(seconds=lease_seconds()))
+    if claimed:
+        return claimed[0]
+    job = selectors.job_get(job_id=job_id)
     if job is None or job.is_finished or job.expired_at:
         return None
-    if not claimed:
-        raise JobBusy(retry_in=max(1.0, (job.lease_expires_at - now).total_seconds()))
-    return job
+    raise JobBusy(retry_in=max(1.0, (job.lease_expires_at - now).total_seconds()))
 
 
 def _lease_held(*, job_id, deliveries: int):

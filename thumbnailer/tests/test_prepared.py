@@ -1,15 +1,18 @@
 """PreparedSelect returns what the ORM would, from SQL the ORM compiled once."""
 
+import itertools
 import uuid
 from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from thumbnailer.models import Job
-from thumbnailer.prepared import PreparedSelect
+from thumbnailer.prepared import PreparedSelect, PreparedUpdate
 
 pytestmark = pytest.mark.django_db
 
@@ -119,11 +122,96 @@ def test_wrong_uses_are_refused_in_words():
     by_id = PreparedSelect(Job.objects.all(), "id")
     with pytest.raises(TypeError, match=r"expected values for \['id'\], got \['pk'\]"):
         by_id.fetch(pk=uuid.uuid4())
-    with pytest.raises(TypeError, match="cannot take DateTimeField 'created_at'"):
-        PreparedSelect(Job.objects.all(), "created_at").fetch(created_at=timezone.now())
+    with pytest.raises(TypeError, match="cannot take JSONField 'sizes' as a parameter"):
+        PreparedSelect(Job.objects.all(), "sizes")
     with pytest.raises(ValueError, match="plain model rows"):
         PreparedSelect(Job.objects.select_related("repeat_of"), "id")
     with pytest.raises(ValueError, match="plain model rows"):
         PreparedSelect(Job.objects.only("id"), "id")
     with pytest.raises(ValueError, match="give limit= instead"):
         PreparedSelect(Job.objects.all()[:1], "id")
+
+
+LEASE_FIELD = Job._meta.get_field("lease_expires_at")
+
+# The shape of the worker's claim: an OR of conditions, an F() increment, a Coalesce with a value.
+CLAIM_LIKE = PreparedUpdate(
+    lambda job_id, now, lease_end: (
+        Job.objects.filter(
+            Q(status=Job.Status.PENDING) | Q(status=Job.Status.STARTED, lease_expires_at__lt=now),
+            id=job_id,
+            expired_at__isnull=True,
+        ),
+        {
+            "status": Job.Status.STARTED,
+            "deliveries": F("deliveries") + 1,
+            "lease_expires_at": lease_end,
+            "started_at": Coalesce(F("started_at"), Value(now, output_field=LEASE_FIELD)),
+        },
+    ),
+    model=Job,
+    job_id=Job._meta.pk,
+    now=LEASE_FIELD,
+    lease_end=LEASE_FIELD,
+)
+
+
+def test_an_update_returns_each_row_as_it_left_it():
+    job = make_job()
+    now = timezone.now()
+
+    [claimed] = CLAIM_LIKE.run(job_id=job.id, now=now, lease_end=now + timedelta(minutes=2))
+
+    assert field_values(claimed) == field_values(Job.objects.get(id=job.id))
+    assert (claimed.status, claimed.deliveries) == (Job.Status.STARTED, 1)
+    assert (claimed.started_at, claimed.lease_expires_at) == (now, now + timedelta(minutes=2))
+
+
+def test_an_update_changes_only_the_rows_its_values_select():
+    job, other = make_job(), make_job()
+    now = timezone.now()
+    CLAIM_LIKE.run(job_id=job.id, now=now, lease_end=now + timedelta(minutes=2))
+
+    # Its lease runs until now + 2 min: not claimable before, claimable after.
+    assert CLAIM_LIKE.run(job_id=job.id, now=now + timedelta(minutes=1), lease_end=now) == []
+    later = now + timedelta(minutes=3)
+    [again] = CLAIM_LIKE.run(job_id=job.id, now=later, lease_end=later + timedelta(minutes=2))
+
+    assert (again.deliveries, again.started_at, again.lease_expires_at) == (
+        2,
+        now,
+        later + timedelta(minutes=2),
+    )
+    assert Job.objects.get(id=other.id).deliveries == 0
+    assert CLAIM_LIKE.run(job_id=uuid.uuid4(), now=now, lease_end=now) == []
+
+
+def test_an_update_runs_the_orms_sql_and_returns_in_the_same_statement():
+    job = make_job()
+    now = timezone.now()
+    CLAIM_LIKE.run(job_id=job.id, now=now, lease_end=now)
+
+    with CaptureQueriesContext(connection) as queries:
+        CLAIM_LIKE.run(job_id=job.id, now=now, lease_end=now)
+
+    [query] = queries
+    assert query["sql"].startswith('UPDATE "thumbnailer_job" SET "status" = ')
+    assert ' RETURNING "id", "owner_key", ' in query["sql"]
+
+
+def test_an_update_it_cannot_prepare_is_refused_in_words():
+    ordered = PreparedUpdate(
+        lambda job_id: (Job.objects.filter(id=job_id).order_by("created_at"), {"error_code": "x"}),
+        model=Job,
+        job_id=Job._meta.pk,
+    )
+    calls = itertools.count()
+    unnamed = PreparedUpdate(
+        lambda job_id: (Job.objects.filter(id=job_id), {"error_code": f"call {next(calls)}"}),
+        model=Job,
+        job_id=Job._meta.pk,
+    )
+    with pytest.raises(ValueError, match="unordered and unsliced"):
+        ordered.run(job_id=uuid.uuid4())
+    with pytest.raises(ValueError, match="vary but are not named"):
+        unnamed.run(job_id=uuid.uuid4())

@@ -40,7 +40,7 @@ class _Prepared:
 
     def __init__(self, model: type[models.Model], fields: dict[str, models.Field], using: str):
         for field in fields.values():
-            _marker(field)  # refuses, now, a parameter it could not prepare
+            _marker(field, 0, 0)  # refuses, now, a parameter it could not prepare
         self.model = model
         self.fields = fields
         self.using = using
@@ -53,7 +53,8 @@ class _Prepared:
     def _columns(self, connection) -> tuple[tuple[str, ...], dict]:
         raise NotImplementedError
 
-    def _execute(self, values: dict) -> list[models.Model]:
+    def _execute(self, values: dict) -> list[models.Model] | int:
+        """The rows the statement returns as model instances, or, returning none, its row count."""
         if values.keys() != self.fields.keys():
             raise TypeError(f"expected values for {sorted(self.fields)}, got {sorted(values)}")
         connection = connections[self.using]
@@ -65,6 +66,8 @@ class _Prepared:
                 params[position] = value
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
+            if not compiled.attnames:
+                return cursor.rowcount
             rows = cursor.fetchall()
         return [
             self.model.from_db(connection.alias, compiled.attnames, _converted(row, compiled, connection))
@@ -74,8 +77,13 @@ class _Prepared:
     def _compile(self, connection) -> _Compiled:
         """Compile with two sets of markers: the positions whose values differ are the parameters'."""
         with self._lock:
-            first = {name: _marker(field) for name, field in self.fields.items()}
-            second = {name: _marker(field) for name, field in self.fields.items()}
+            first, second = (
+                {
+                    name: _marker(field, round_, index)
+                    for index, (name, field) in enumerate(self.fields.items())
+                }
+                for round_ in (0, 1)
+            )
             sql, first_params = self._sql_and_params(first, connection)
             second_sql, second_params = self._sql_and_params(second, connection)
             if sql != second_sql or len(first_params) != len(second_params):
@@ -88,7 +96,7 @@ class _Prepared:
                 positions = tuple(
                     index
                     for index, (a, b) in enumerate(zip(first_params, second_params, strict=True))
-                    if a == one and b == other
+                    if _comparable(a) == _comparable(one) and _comparable(b) == _comparable(other)
                 )
                 if not positions:
                     raise ValueError(f"the value of {name!r} did not reach the SQL: {sql}")
@@ -154,10 +162,11 @@ class PreparedSelect(_Prepared):
 
 
 class PreparedUpdate(_Prepared):
-    """`queryset.update(**values)`, both built by `build(**parameters)`; returns the updated rows.
+    """`queryset.update(**values)`, both built by `build(**parameters)`.
 
-    The updated rows come back from the same statement (UPDATE ... RETURNING, SQLite 3.35+ and
-    PostgreSQL), so a row read back is the row as this update left it, whatever runs at once.
+    With `returning`, the updated rows come back from the same statement (UPDATE ... RETURNING,
+    SQLite 3.35+ and PostgreSQL), so a row read back is the row as this update left it,
+    whatever runs at once.
     """
 
     def __init__(
@@ -165,17 +174,20 @@ class PreparedUpdate(_Prepared):
         build: Callable[..., tuple[QuerySet, dict]],
         *,
         model: type[models.Model],
+        returning: bool = False,
         using: str = DEFAULT_DB_ALIAS,
         **parameters: models.Field,
     ):
         super().__init__(model, parameters, using)
         self.build = build
+        self.returning = returning
 
-    def run(self, **values) -> list[models.Model]:
+    def run(self, **values) -> list[models.Model] | int:
+        """The updated rows (`returning`), else how many rows were updated."""
         return self._execute(values)
 
     def _sql_and_params(self, markers, connection):
-        if not connection.features.can_return_columns_from_insert:
+        if self.returning and not connection.features.can_return_columns_from_insert:
             raise NotSupportedError(f"{connection.display_name} cannot return rows from an UPDATE")
         queryset, values = self.build(**markers)
         if queryset.model is not self.model:
@@ -185,6 +197,8 @@ class PreparedUpdate(_Prepared):
         if query.related_updates or query.order_by or queryset.query.is_sliced:
             raise ValueError("PreparedUpdate takes one table's rows, unordered and unsliced")
         sql, params = query.get_compiler(connection=connection).as_sql()
+        if not self.returning:
+            return sql, list(params)
         returning = ", ".join(connection.ops.quote_name(field.column) for field in self._fields())
         return f"{sql} RETURNING {returning}", list(params)
 
@@ -192,23 +206,41 @@ class PreparedUpdate(_Prepared):
         return list(self.model._meta.concrete_fields)
 
     def _columns(self, connection):
+        if not self.returning:
+            return (), None
         table = self.model._meta.db_table
         columns = [field.get_col(table) for field in self._fields()]
         compiler = self.model._default_manager.all().query.get_compiler(connection=connection)
         return tuple(field.attname for field in self._fields()), compiler.get_converters(columns)
 
 
-def _marker(field: models.Field):
-    """A value of the field's type, a different one each call."""
+def _marker(field: models.Field, round_: int, index: int):
+    """A value of the field's type, different for each compiling round and parameter index.
+
+    Random parts keep a marker from equalling a constant of the statement by design; one that
+    did by chance would still not vary between the rounds, so it is never taken for a parameter.
+    """
+    token = f"{round_}-{index}-{secrets.token_hex(6)}"
     if isinstance(field, models.UUIDField):
         return uuid.uuid4()
     if isinstance(field, models.CharField | models.TextField):
-        return f"marker-{secrets.token_hex(8)}"[: field.max_length or None]
+        return f"marker-{token}"[: field.max_length or None]
     if isinstance(field, models.DateTimeField):
-        return datetime(2001, 1, 1, tzinfo=UTC) + timedelta(
-            seconds=secrets.randbelow(10**8), microseconds=1 + secrets.randbelow(999_999)
+        return datetime(2001 + round_, 1, 1, tzinfo=UTC) + timedelta(
+            seconds=index, microseconds=1 + secrets.randbelow(999_999)
         )
+    if isinstance(field, models.IntegerField):
+        # Within every integer field's range (a small one's is up to 32767), where Django
+        # would otherwise turn the condition into "no rows".
+        return 10_000 + 10_000 * round_ + 100 * index + secrets.randbelow(100)
+    if isinstance(field, models.JSONField):
+        return {"marker": token}
     raise TypeError(f"a prepared statement cannot take {type(field).__name__} {field.name!r} as a parameter")
+
+
+def _comparable(param):
+    """A parameter as it compares: psycopg wraps a JSON value (`Jsonb`), which has no equality."""
+    return param.obj if hasattr(param, "obj") and hasattr(param, "dumps") else param
 
 
 def _converted(row: tuple, compiled: _Compiled, connection) -> tuple:

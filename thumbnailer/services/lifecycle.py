@@ -120,6 +120,7 @@ def _claim_statement(job_id, now, lease_end):
 CLAIM = PreparedUpdate(
     _claim_statement,
     model=Job,
+    returning=True,
     job_id=Job._meta.pk,
     now=Job._meta.get_field("lease_expires_at"),
     lease_end=Job._meta.get_field("lease_expires_at"),
@@ -142,15 +143,48 @@ def job_claim(*, job_id) -> Job | None:
     raise JobBusy(retry_in=max(1.0, (job.lease_expires_at - now).total_seconds()))
 
 
-def _lease_held(*, job_id, deliveries: int):
+def _lease_held(*, job_id, deliveries: int, now: datetime | None = None):
     """The job's row, if the worker that claimed it as delivery `deliveries` still holds its lease."""
     return Job.objects.filter(
         id=job_id,
         status=Job.Status.STARTED,
         deliveries=deliveries,
-        lease_expires_at__gt=timezone.now(),
+        lease_expires_at__gt=now or timezone.now(),
         expired_at__isnull=True,
     )
+
+
+def _success_statement(job_id, deliveries, now, processing_ms, thumbnails, archive_path, archive_bytes):
+    # The lease is checked in the same UPDATE that records the result, so a claim that
+    # lapsed after the last file was written records nothing either.
+    return (
+        _lease_held(job_id=job_id, deliveries=deliveries, now=now),
+        {
+            "status": Job.Status.SUCCESS,
+            "finished_at": now,
+            "processing_ms": processing_ms,
+            "lease_expires_at": None,
+            "error_code": "",
+            "error_message": "",
+            "thumbnails": thumbnails,
+            "archive_path": archive_path,
+            "archive_bytes": archive_bytes,
+        },
+    )
+
+
+# Once per job, compiled once (see prepared.py).
+RECORD_SUCCESS = PreparedUpdate(
+    _success_statement,
+    model=Job,
+    job_id=Job._meta.get_field("id"),
+    deliveries=Job._meta.get_field("deliveries"),
+    now=Job._meta.get_field("finished_at"),
+    processing_ms=Job._meta.get_field("processing_ms"),
+    thumbnails=Job._meta.get_field("thumbnails"),
+    archive_path=Job._meta.get_field("archive_path"),
+    archive_bytes=Job._meta.get_field("archive_bytes"),
+)
 
 
 def job_holds_lease(*, job_id, deliveries: int, lease_expires_at: datetime | None = None) -> bool:
@@ -234,15 +268,11 @@ def job_process(*, job_id, on_progress=None, claim: Claim | None = None) -> None
     except LeaseLost:
         recorded = 0
     else:
-        # The lease is checked in the same UPDATE that records the result, so a claim that
-        # lapsed after the last file was written records nothing either.
-        recorded = _lease_held(job_id=job.id, deliveries=job.deliveries).update(
-            status=Job.Status.SUCCESS,
-            finished_at=timezone.now(),
+        recorded = RECORD_SUCCESS.run(
+            job_id=job.id,
+            deliveries=job.deliveries,
+            now=timezone.now(),
             processing_ms=round((time.monotonic() - started) * 1000),
-            lease_expires_at=None,
-            error_code="",
-            error_message="",
             **stored,
         )
     if recorded:

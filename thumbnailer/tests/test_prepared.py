@@ -122,8 +122,8 @@ def test_wrong_uses_are_refused_in_words():
     by_id = PreparedSelect(Job.objects.all(), "id")
     with pytest.raises(TypeError, match=r"expected values for \['id'\], got \['pk'\]"):
         by_id.fetch(pk=uuid.uuid4())
-    with pytest.raises(TypeError, match="cannot take JSONField 'sizes' as a parameter"):
-        PreparedSelect(Job.objects.all(), "sizes")
+    with pytest.raises(TypeError, match="cannot take ForeignKey 'repeat_of' as a parameter"):
+        PreparedSelect(Job.objects.all(), "repeat_of")
     with pytest.raises(ValueError, match="plain model rows"):
         PreparedSelect(Job.objects.select_related("repeat_of"), "id")
     with pytest.raises(ValueError, match="plain model rows"):
@@ -150,6 +150,7 @@ CLAIM_LIKE = PreparedUpdate(
         },
     ),
     model=Job,
+    returning=True,
     job_id=Job._meta.pk,
     now=LEASE_FIELD,
     lease_end=LEASE_FIELD,
@@ -215,3 +216,25 @@ def test_an_update_it_cannot_prepare_is_refused_in_words():
         ordered.run(job_id=uuid.uuid4())
     with pytest.raises(ValueError, match="vary but are not named"):
         unnamed.run(job_id=uuid.uuid4())
+
+
+def test_an_update_takes_json_and_integer_values_and_counts_its_rows():
+    job = make_job(status=Job.Status.STARTED, deliveries=3)
+    record = PreparedUpdate(
+        lambda job_id, deliveries, thumbnails, archive_bytes: (
+            Job.objects.filter(id=job_id, deliveries=deliveries),
+            {"status": Job.Status.SUCCESS, "thumbnails": thumbnails, "archive_bytes": archive_bytes},
+        ),
+        model=Job,
+        job_id=Job._meta.pk,
+        deliveries=Job._meta.get_field("deliveries"),
+        thumbnails=Job._meta.get_field("thumbnails"),
+        archive_bytes=Job._meta.get_field("archive_bytes"),
+    )
+    thumbnails = [{"size": "128x128", "path": "jobs/x/a.jpg", "width": 128, "height": 96, "bytes": 1}]
+
+    assert record.run(job_id=job.id, deliveries=2, thumbnails=[], archive_bytes=1) == 0
+    assert record.run(job_id=job.id, deliveries=3, thumbnails=thumbnails, archive_bytes=10**10) == 1
+
+    job.refresh_from_db()
+    assert (job.status, job.thumbnails, job.archive_bytes) == (Job.Status.SUCCESS, thumbnails, 10**10)

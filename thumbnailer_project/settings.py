@@ -280,6 +280,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # --- Celery (https://docs.celeryq.dev/en/stable/userguide/configuration.html) ---
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport with one redis-py client per channel, not one per publish and ack
+# (~65 us each; see broker_transport.py). Only for plain redis://: an explicit transport would
+# drop the TLS that kombu gives a rediss:// URL.
+if REDIS_URL.startswith("redis://"):
+    CELERY_BROKER_TRANSPORT = "thumbnailer_project.broker_transport:Transport"
 CELERY_RESULT_BACKEND = REDIS_URL
 # JSON only: a pickle message from anyone who can reach Redis would run code in the worker.
 CELERY_TASK_SERIALIZER = "json"

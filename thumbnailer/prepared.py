@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, NotSupportedError, connections, models
+from django.db import DEFAULT_DB_ALIAS, NotSupportedError, connections, models, transaction
 from django.db.models.query import QuerySet
 from django.db.models.sql import UpdateQuery
 
@@ -64,7 +64,8 @@ class _Prepared:
             value = self.fields[name].get_db_prep_value(values[name], connection, prepared=False)
             for position in positions:
                 params[position] = value
-        with connection.cursor() as cursor:
+        # As QuerySet.update does: inside atomic(), an error marks the transaction for rollback.
+        with transaction.mark_for_rollback_on_error(using=self.using), connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             if not compiled.attnames:
                 return cursor.rowcount

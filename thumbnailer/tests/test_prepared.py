@@ -5,7 +5,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.test.utils import CaptureQueriesContext
@@ -238,3 +238,18 @@ def test_an_update_takes_json_and_integer_values_and_counts_its_rows():
 
     job.refresh_from_db()
     assert (job.status, job.thumbnails, job.archive_bytes) == (Job.Status.SUCCESS, thumbnails, 10**10)
+
+
+def test_a_statement_that_fails_inside_atomic_marks_it_for_rollback():
+    """As QuerySet.update does: the caller's transaction is not left usable-looking but broken."""
+    job = make_job()
+    breaking = PreparedUpdate(
+        lambda job_id: (Job.objects.filter(id=job_id), {"client_name": None}),  # NOT NULL
+        model=Job,
+        job_id=Job._meta.pk,
+    )
+
+    with transaction.atomic():
+        with pytest.raises(IntegrityError):
+            breaking.run(job_id=job.id)
+        assert transaction.get_connection().needs_rollback

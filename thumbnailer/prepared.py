@@ -166,7 +166,7 @@ class PreparedUpdate(_Prepared):
     """`queryset.update(**values)`, both built by `build(**parameters)`.
 
     With `returning`, the updated rows come back from the same statement (UPDATE ... RETURNING,
-    SQLite 3.35+ and PostgreSQL), so a row read back is the row as this update left it,
+    see update_returns_rows), so a row read back is the row as this update left it,
     whatever runs at once.
     """
 
@@ -188,7 +188,7 @@ class PreparedUpdate(_Prepared):
         return self._execute(values)
 
     def _sql_and_params(self, markers, connection):
-        if self.returning and not connection.features.can_return_columns_from_insert:
+        if self.returning and not update_returns_rows(connection):
             raise NotSupportedError(f"{connection.display_name} cannot return rows from an UPDATE")
         queryset, values = self.build(**markers)
         if queryset.model is not self.model:
@@ -213,6 +213,15 @@ class PreparedUpdate(_Prepared):
         columns = [field.get_col(table) for field in self._fields()]
         compiler = self.model._default_manager.all().query.get_compiler(connection=connection)
         return tuple(field.attname for field in self._fields()), compiler.get_converters(columns)
+
+
+def update_returns_rows(connection) -> bool:
+    """Whether `UPDATE ... RETURNING` works: on PostgreSQL, and on SQLite from 3.35, the release
+    that brought RETURNING to INSERT and UPDATE alike (Django's flag for INSERT says which).
+    MariaDB returns rows from an INSERT only."""
+    return connection.vendor == "postgresql" or (
+        connection.vendor == "sqlite" and connection.features.can_return_columns_from_insert
+    )
 
 
 def _marker(field: models.Field, round_: int, index: int):

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from celery import current_app
 from django.conf import settings
 from django.core.files import File
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -20,7 +20,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from .. import imaging, naming, selectors, storage_io
 from ..models import Job
-from ..prepared import PreparedUpdate
+from ..prepared import PreparedUpdate, update_returns_rows
 from .callbacks import webhook_queue, webhooks_requeue_unsent
 from .errors import JobBusy, LeaseLost, QueueUnavailable
 
@@ -114,17 +114,17 @@ def _claim_statement(job_id, now, lease_end):
     )
 
 
+_CLAIM_PARAMETERS = {
+    "job_id": Job._meta.get_field("id"),
+    "now": Job._meta.get_field("lease_expires_at"),
+    "lease_end": Job._meta.get_field("lease_expires_at"),
+}
 # Once per job: compiled once (see prepared.py). The row comes back from the UPDATE itself, so
 # it carries this claim's delivery count, which fences every later write (job_holds_lease),
 # never a count another worker claimed meanwhile.
-CLAIM = PreparedUpdate(
-    _claim_statement,
-    model=Job,
-    returning=True,
-    job_id=Job._meta.pk,
-    now=Job._meta.get_field("lease_expires_at"),
-    lease_end=Job._meta.get_field("lease_expires_at"),
-)
+CLAIM = PreparedUpdate(_claim_statement, model=Job, returning=True, **_CLAIM_PARAMETERS)
+# The same, for a database that cannot return rows from an UPDATE (SQLite before 3.35).
+CLAIM_COUNTED = PreparedUpdate(_claim_statement, model=Job, **_CLAIM_PARAMETERS)
 
 
 def job_claim(*, job_id) -> Job | None:
@@ -134,9 +134,16 @@ def job_claim(*, job_id) -> Job | None:
     never processed twice at the same time.
     """
     now = timezone.now()
-    claimed = CLAIM.run(job_id=job_id, now=now, lease_end=now + timedelta(seconds=lease_seconds()))
-    if claimed:
-        return claimed[0]
+    values = {"job_id": job_id, "now": now, "lease_end": now + timedelta(seconds=lease_seconds())}
+    if update_returns_rows(connection):
+        claimed = CLAIM.run(**values)
+        if claimed:
+            return claimed[0]
+    else:
+        # The claim and the read in one transaction, so the row read is this claim's.
+        with transaction.atomic():
+            if CLAIM_COUNTED.run(**values):
+                return selectors.job_get(job_id=job_id)
     job = selectors.job_get(job_id=job_id)
     if job is None or job.is_finished or job.expired_at:
         return None

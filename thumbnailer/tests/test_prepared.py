@@ -1,16 +1,17 @@
-"""PreparedSelect returns what the ORM would, from SQL the ORM compiled once."""
+"""Prepared statements return and change what the ORM would, from SQL the ORM compiled once."""
 
 import itertools
 import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, NotSupportedError, connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from thumbnailer import prepared
 from thumbnailer.models import Job
 from thumbnailer.prepared import PreparedSelect, PreparedUpdate
 
@@ -253,3 +254,16 @@ def test_a_statement_that_fails_inside_atomic_marks_it_for_rollback():
         with pytest.raises(IntegrityError):
             breaking.run(job_id=job.id)
         assert transaction.get_connection().needs_rollback
+
+
+def test_rows_are_not_asked_of_a_database_that_cannot_return_them(monkeypatch):
+    monkeypatch.setattr(prepared, "update_returns_rows", lambda connection: False)
+    claim = PreparedUpdate(
+        lambda job_id: (Job.objects.filter(id=job_id), {"status": Job.Status.STARTED}),
+        model=Job,
+        returning=True,
+        job_id=Job._meta.pk,
+    )
+
+    with pytest.raises(NotSupportedError, match="cannot return rows from an UPDATE"):
+        claim.run(job_id=uuid.uuid4())

@@ -10,7 +10,9 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -136,6 +138,22 @@ def test_a_job_held_by_another_worker_is_not_processed_twice():
 
     assert 80 < busy.value.retry_in <= 100
     assert Job.objects.get(id=job.id).deliveries == 1
+
+
+@pytest.mark.parametrize("returns_rows", [True, False], ids=["update-returning", "update-then-read"])
+def test_a_claim_returns_the_row_as_it_left_it_and_a_second_claim_is_busy(returns_rows, monkeypatch):
+    """Also on a database that cannot return rows from an UPDATE (SQLite before 3.35)."""
+    monkeypatch.setattr(services.lifecycle, "update_returns_rows", lambda connection: returns_rows)
+    job = create_job()
+
+    with CaptureQueriesContext(connection) as queries:
+        claimed = services.job_claim(job_id=job.id)
+
+    assert claimed == job and (claimed.status, claimed.deliveries) == (Job.Status.STARTED, 1)
+    assert claimed.lease_expires_at == Job.objects.get(id=job.id).lease_expires_at
+    assert ["RETURNING" in query["sql"] for query in queries if "UPDATE" in query["sql"]] == [returns_rows]
+    with pytest.raises(services.JobBusy):
+        services.job_claim(job_id=job.id)
 
 
 def test_a_lapsed_lease_is_taken_over():

@@ -24,4 +24,4 @@ RUN useradd --create-home --uid 1000 thumbnailer \
 USER thumbnailer
 
 EXPOSE 8000
-CMD ["gunicorn", "thumbnailer_project.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "thumbnailer_project.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "16", "--access-logfile", "-"]

@@ -22,7 +22,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import selectors, services, storage_io, units, upload_handlers, zipstream
+from . import job_events, selectors, services, storage_io, units, upload_handlers, zipstream
 from .forms import ApiJobForm, UploadForm, first_error
 from .imaging.identify import ACCEPTED_FORMATS_SENTENCE
 from .models import Job
@@ -319,10 +319,26 @@ UNKNOWN_JOB = ("unknown_job", "There is no job with this id.")
 @csrf_exempt  # API clients delete with a bearer token, no cookies; browser deletes are checked below
 @json_methods("GET", "DELETE")
 def task_status(request, task_id):
-    """GET: the status JSON for one job (the tutorial's polling contract, extended). DELETE: delete it."""
+    """GET: the status JSON for one job (the tutorial's polling contract, extended). DELETE: delete it.
+
+    GET ?wait=N holds the answer until the job ends or N seconds pass (see job_events).
+    """
     if request.method == "DELETE":
         return job_delete(request, task_id)
-    job = selectors.job_get(job_id=task_id) if is_uuid(task_id) else None
+    if not is_uuid(task_id):
+        return json_error(*UNKNOWN_JOB, status=404)
+    wait = wait_seconds(request.GET.get("wait", ""))
+    if wait is None:
+        return json_error(
+            "invalid_wait",
+            f"wait must be a number of seconds from 0 to {job_events.MAX_WAIT_SECONDS:g}.",
+            status=400,
+        )
+    with job_events.wait_slot(wanted=wait > 0, environ=request.META) as may_wait:
+        if may_wait:
+            job = job_events.job_wait(job_id=task_id, timeout=wait)
+        else:
+            job = selectors.job_get(job_id=task_id)
     if job is None:
         return json_error(*UNKNOWN_JOB, status=404)
     if job.deleted_at:
@@ -332,6 +348,22 @@ def task_status(request, task_id):
             "job_expired", "This job's files were deleted after the retention period.", status=410
         )
     return JsonResponse(selectors.job_status_payload(job=job))
+
+
+def wait_seconds(text: str) -> float | None:
+    """?wait= of a status request: seconds to hold the answer until the job ends (0 when absent).
+
+    None when it is not a number of seconds; more than MAX_WAIT_SECONDS waits that long.
+    """
+    if not text:
+        return 0.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        return None
+    if not 0 <= seconds < float("inf"):  # also refuses nan
+        return None
+    return min(seconds, job_events.MAX_WAIT_SECONDS)
 
 
 def job_delete(request, task_id: str):

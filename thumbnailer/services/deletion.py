@@ -6,6 +6,7 @@ import hmac
 from django.utils import timezone
 
 from .. import storage_io
+from ..job_events import job_ended_announce
 from ..models import Job
 
 
@@ -28,7 +29,9 @@ def job_delete(*, job_id) -> None:
     worker removes what it wrote).
     """
     now = timezone.now()
-    Job.objects.filter(id=job_id, expired_at__isnull=True).update(
+    deleted = Job.objects.filter(id=job_id, expired_at__isnull=True).update(
         deleted_at=now, expired_at=now, lease_expires_at=None
     )
+    if deleted:
+        job_ended_announce(job_id=job_id)
     storage_io.delete_folder(storage_io.job_folder(job_id))

@@ -19,6 +19,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from .. import imaging, naming, selectors, storage_io
+from ..job_events import job_ended_announce
 from ..models import Job
 from ..prepared import PreparedUpdate, update_returns_rows
 from .callbacks import webhook_queue, webhooks_requeue_unsent
@@ -283,6 +284,7 @@ def job_process(*, job_id, on_progress=None, claim: Claim | None = None) -> None
             **stored,
         )
     if recorded:
+        job_ended_announce(job_id=job.id)
         webhook_queue(job_id=job.id, callback_url=job.callback_url)
         return
     logger.warning("job %s: delivery %d lost its lease; its result is not recorded", job.id, job.deliveries)
@@ -307,6 +309,7 @@ def job_fail(*, job_id, code: str, message: str, deliveries: int | None = None) 
         lease_expires_at=None,
     )
     if failed:
+        job_ended_announce(job_id=job_id)
         callback_url = Job.objects.filter(id=job_id).values_list("callback_url", flat=True).first()
         webhook_queue(job_id=job_id, callback_url=callback_url or "")
 

@@ -58,6 +58,16 @@ def test_upload_over_http_gives_thumbnail_zip_and_summary(web_server, celery_wor
     assert sum(row["jobs_succeeded"] for row in stats.json["summaries"]) >= 1
 
 
+def test_a_status_read_with_wait_answers_when_the_job_is_done(web_server, celery_worker_process):
+    """?wait= holds the answer until the worker records the end: one read, and it says SUCCESS."""
+    accepted = post_image(web_server.url, "wait.jpg", images.jpeg_bytes((1600, 1200), color=(200, 40, 90)))
+
+    body = request("GET", f"{web_server.url}{accepted.json['status_url']}?wait=20", timeout=30).json
+
+    assert (body["task_id"], body["task_status"]) == (accepted.json["task_id"], "SUCCESS")
+    assert body["results"]["thumbnails"][0]["width"] == 128
+
+
 def test_the_same_image_again_is_done_on_its_first_status_read(web_server, celery_worker_process):
     """A repeat is answered from the earlier result, hashed as it streamed in: SUCCESS at once, own files."""
     original = images.jpeg_bytes((1200, 900), color=(10, 160, 90))

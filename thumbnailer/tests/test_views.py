@@ -107,6 +107,26 @@ def test_status_of_a_failed_job_carries_the_error(client):
     }
 
 
+@pytest.mark.parametrize("wait", ["soon", "-1", "nan"])
+def test_a_wait_that_is_not_seconds_is_a_json_400(client, wait):
+    response = client.get(f"/task/{uuid.uuid4()}/?wait={wait}")
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": {"code": "invalid_wait", "message": "wait must be a number of seconds from 0 to 25."}},
+    )
+
+
+def test_a_single_threaded_server_answers_a_wait_at_once(client, monkeypatch):
+    """Django's test client, like gunicorn's sync worker, is not multithreaded: a wait would stall it."""
+    from thumbnailer import job_events
+
+    client.post("/api/jobs/", {"image_file": images.upload("a.jpg", images.jpeg_bytes())})
+    job = Job.objects.get()
+    monkeypatch.setattr(job_events, "job_wait", lambda **kwargs: pytest.fail("the status read waited"))
+
+    assert client.get(f"/task/{job.id}/?wait=25").json()["task_status"] == "PENDING"
+
+
 @pytest.mark.parametrize("task_id", [str(uuid.uuid4()), "not-a-uuid", "%2E%2E"])
 def test_unknown_job_is_a_json_404(client, task_id):
     response = client.get(f"/task/{task_id}/")

@@ -301,7 +301,7 @@ class Cluster:
             "--bind",
             f"{self.hosts['web'].address}:{WEB_PORT}",
         ]
-        command += ["--workers", "2", "--threads", "4", "--access-logfile", "-"]
+        command += ["--workers", "2", "--threads", "16", "--access-logfile", "-"]
         server = self.run("web", "web", command)
         wait_until(lambda: answers(server, f"{self.web_url}/"), timeout=60, message="the web host answering")
 

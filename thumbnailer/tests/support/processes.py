@@ -135,7 +135,7 @@ def start_beat(name: str = "beat", **env_overrides) -> ManagedProcess:
     return beat
 
 
-def start_web(name: str = "web", *, workers: int = 2, threads: int = 4, **env_overrides) -> ManagedProcess:
+def start_web(name: str = "web", *, workers: int = 2, threads: int = 16, **env_overrides) -> ManagedProcess:
     """gunicorn serving the project on a free port; `url` is set once it answers."""
     port = localredis.free_port()
     command = [str(BIN_DIR / "gunicorn"), "thumbnailer_project.wsgi", "--bind", f"127.0.0.1:{port}"]

@@ -1,0 +1,127 @@
+"""A status read that waits (?wait=) ends when the job ends: on word through Redis, or on its next read."""
+
+import threading
+import time
+import uuid
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from thumbnailer import job_events, services
+from thumbnailer.models import Job
+from thumbnailer.views import wait_seconds
+
+from .support.jobs import make_job
+
+# The waits below are long, and a finished wait says SUCCESS only if the job's end woke it.
+WAIT = 30.0
+
+
+def later(action, *, after: float = 0.3) -> threading.Thread:
+    """Run `action` in another thread (with its own database connection) after `after` seconds."""
+
+    def run():
+        time.sleep(after)
+        try:
+            action()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def finish(job_id, *, announce: bool) -> None:
+    Job.objects.filter(id=job_id).update(status=Job.Status.SUCCESS, finished_at=timezone.now())
+    if announce:
+        job_events.job_ended_announce(job_id=job_id)
+
+
+@pytest.fixture
+def no_rechecks(monkeypatch):
+    """A waiting read reads its job again only when word comes, so only the word can end it early."""
+    monkeypatch.setattr(job_events, "RECHECK_SECONDS", WAIT * 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_workers_word_wakes_a_waiting_read(redis_server, no_rechecks):
+    job = make_job()
+    worker = later(lambda: finish(job.id, announce=True))
+
+    waited = job_events.job_wait(job_id=job.id, timeout=WAIT)
+    worker.join()
+
+    assert waited.status == Job.Status.SUCCESS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_read_sees_an_unannounced_end_on_its_next_read(redis_server):
+    """Word lost (Redis down when the worker finished): the row is read again each RECHECK_SECONDS."""
+    job = make_job()
+    worker = later(lambda: finish(job.id, announce=False))
+
+    waited = job_events.job_wait(job_id=job.id, timeout=WAIT)
+    worker.join()
+
+    assert waited.status == Job.Status.SUCCESS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_job_wakes_its_waiting_reads(redis_server, no_rechecks):
+    job = make_job()
+    uploader = later(lambda: services.job_delete(job_id=job.id))
+
+    waited = job_events.job_wait(job_id=job.id, timeout=WAIT)
+    uploader.join()
+
+    assert (waited.status, waited.deleted_at is not None) == (Job.Status.PENDING, True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_word_of_another_job_does_not_end_a_wait(redis_server):
+    job, other = make_job(), make_job(sha256="cd" * 32)
+    worker = later(lambda: finish(other.id, announce=True), after=0.1)
+
+    waited = job_events.job_wait(job_id=job.id, timeout=0.8)
+    worker.join()
+
+    assert waited.status == Job.Status.PENDING
+
+
+@pytest.mark.django_db
+def test_a_wait_that_runs_out_answers_the_job_as_it_stands_and_none_for_no_job(redis_server):
+    job = make_job()
+
+    assert job_events.job_wait(job_id=job.id, timeout=0.2).status == Job.Status.PENDING
+    assert job_events.job_wait(job_id=uuid.uuid4(), timeout=WAIT) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("", 0.0), ("0", 0.0), ("2.5", 2.5), ("25", 25.0), ("600", 25.0)]
+    + [(text, None) for text in ["-1", "nan", "inf", "soon", "1e999"]],
+)
+def test_wait_seconds_are_0_to_25_and_longer_waits_are_shortened(text, seconds):
+    assert wait_seconds(text) == seconds
+
+
+def test_waits_take_a_slot_of_a_multithreaded_server_while_slots_last(settings):
+    settings.THUMBNAILER_STATUS_WAIT_SLOTS = 1
+    job_events._wait_slots.cache_clear()
+    threaded, single = {"wsgi.multithread": True}, {"wsgi.multithread": False}
+    try:
+        with (
+            job_events.wait_slot(wanted=True, environ=threaded) as first,
+            job_events.wait_slot(wanted=True, environ=threaded) as second,
+        ):
+            assert (first, second) == (True, False)
+        with job_events.wait_slot(wanted=True, environ=threaded) as after_release:
+            assert after_release is True
+        with job_events.wait_slot(wanted=True, environ=single) as in_sync_worker:
+            assert in_sync_worker is False
+        with job_events.wait_slot(wanted=False, environ=threaded) as not_asked:
+            assert not_asked is False
+    finally:
+        job_events._wait_slots.cache_clear()

@@ -1,15 +1,16 @@
 """`make loadtest`: what one upload costs the whole product, next to bare Celery doing the same work.
 
 It starts, on free 127.0.0.1 ports and in a temporary folder, the product as `make run` does
-(a private Redis, gunicorn 2 workers x 4 threads, one `celery worker -c 2`, beat, a fresh SQLite
+(a private Redis, gunicorn 2 workers x 16 threads, one `celery worker -c 2`, beat, a fresh SQLite
 database and media folder), loads it, stops it; then a bare-Celery baseline (bench/bare_celery.py:
 the same pipeline in a `celery worker -c 2` on its own Redis, no Django, database, storage or
 HTTP) with the same images, and stops that too. It prints uploads/s of both and their ratio, and
 per job: CPU ms of each process group (from /proc), database statements and writes (counted in
 the product's processes by bench/querycount.py) and Redis commands (INFO commandstats).
 
-Each client uploads its images one after another through POST /api/jobs/ and polls the job's
-status until it finishes, the way a person waits for their thumbnails before the next upload;
+Each client uploads its images one after another through POST /api/jobs/ and waits for the
+job's end in its status request (GET /task/<id>/?wait=10; `--wait 0` polls every 0.1 s, as the
+page does), the way a person waits for their thumbnails before the next upload;
 every upload must end SUCCESS. Bounded: a fixed number of uploads, a per-job and a whole-run
 deadline. Loopback only: it refuses any other host, so it can never be pointed at someone
 else's server by mistake.
@@ -50,6 +51,9 @@ if str(ROOT) not in sys.path:
 
 FINISHED = ("SUCCESS", "FAILURE")
 POLL_INTERVAL_SECONDS = 0.1
+# What a client asks the status request to wait for its job (?wait=), as bare Celery's client
+# waits on its result; 0 polls every POLL_INTERVAL_SECONDS instead, as the page does.
+WAIT_SECONDS = 10.0
 REQUEST_TIMEOUT_SECONDS = 30
 IMAGE_SIZE = (1600, 1200)
 
@@ -205,8 +209,9 @@ def post_image(
     return request("POST", f"{base_url}/api/jobs/", body=body, headers={"Content-Type": multipart_type})
 
 
-def get_status(base_url: str, task_id: str) -> Reply:
-    return request("GET", f"{base_url}/task/{task_id}/")
+def get_status(base_url: str, task_id: str, *, wait: float = 0) -> Reply:
+    query = f"?wait={wait:g}" if wait else ""
+    return request("GET", f"{base_url}/task/{task_id}/{query}")
 
 
 # --- The load -------------------------------------------------------------------------------
@@ -243,6 +248,7 @@ def run_client(
     job_timeout: float,
     deadline: float,
     stop: threading.Event,
+    wait_seconds: float = WAIT_SECONDS,
 ) -> list[UploadRecord]:
     records = []
     for number, data in enumerate(images):
@@ -266,18 +272,25 @@ def run_client(
         answer = reply  # a repeat is SUCCESS at once, in the 202 itself
         state = answer.body.get("task_status", "")
         finish_by = min(started + job_timeout, deadline)
-        # The 202 already said where the job stands, so, like the page, the client pauses
-        # before it asks again: a status read at once would only say PENDING.
+        # The 202 already said where the job stands. The client asks the status request to
+        # wait for the end (?wait=). When it polls instead, or an answer comes back unfinished
+        # sooner than the wait it asked for (the server had no wait slot free), it pauses
+        # first, as the page does between polls: a status read at once would say the same.
+        pause = wait_seconds == 0
         while state not in FINISHED:
             if time.monotonic() >= finish_by or stop.is_set():
                 record.error = "job did not finish in time"
                 break
-            time.sleep(POLL_INTERVAL_SECONDS)
+            if pause:
+                time.sleep(POLL_INTERVAL_SECONDS)
+            asked = time.monotonic()
+            wait = min(wait_seconds, max(0.0, finish_by - asked))
             try:
-                answer = get_status(base_url, record.task_id)
+                answer = get_status(base_url, record.task_id, wait=wait)
             except OSError as error:
                 record.error = f"status poll failed: {error}"
                 break
+            pause = wait == 0 or time.monotonic() - asked < wait
             record.server_errors += answer.status >= 500
             state = (answer.body or {}).get("task_status", "")
         else:
@@ -297,6 +310,7 @@ def run_load(
     job_timeout: float = 60.0,
     run_timeout: float = 240.0,
     images: list[list[bytes]] | None = None,
+    wait_seconds: float = WAIT_SECONDS,
 ) -> LoadReport:
     """Run `clients` concurrent clients of `uploads` uploads each; bounded by `run_timeout`.
 
@@ -316,6 +330,7 @@ def run_load(
                 job_timeout=job_timeout,
                 deadline=deadline,
                 stop=stop,
+                wait_seconds=wait_seconds,
             )
             for client in range(clients)
         ]
@@ -563,7 +578,7 @@ class Measured:
 
 @contextlib.contextmanager
 def product_stack(workdir: Path, warmup: list[list[bytes]]) -> Iterator[Callable[..., Measured]]:
-    """Start the product as `make run` does (gunicorn 2x4, one worker -c 2, beat) and warm it up.
+    """Start the product as `make run` does (gunicorn 2x16, one worker -c 2, beat) and warm it up.
 
     Yields a function that loads it with a batch of images and returns what that cost; the
     stack is stopped when the block ends.
@@ -632,7 +647,9 @@ def product_stack(workdir: Path, warmup: list[list[bytes]]) -> Iterator[Callable
         )
         run_load(base_url, clients=len(warmup), uploads=len(warmup[0]), images=warmup, job_timeout=60)
 
-        def measure(images: list[list[bytes]], *, job_timeout=60.0, run_timeout=240.0) -> Measured:
+        def measure(
+            images: list[list[bytes]], *, job_timeout=60.0, run_timeout=240.0, wait_seconds=WAIT_SECONDS
+        ) -> Measured:
             before = meter.snapshot()
             report = run_load(
                 base_url,
@@ -641,6 +658,7 @@ def product_stack(workdir: Path, warmup: list[list[bytes]]) -> Iterator[Callable
                 images=images,
                 job_timeout=job_timeout,
                 run_timeout=run_timeout,
+                wait_seconds=wait_seconds,
             )
             after = meter.snapshot()
             for record in [record for record in report.records if record.error][:10]:
@@ -816,6 +834,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=3, help="measured runs of each stack, taken in turn (default 3)"
     )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=WAIT_SECONDS,
+        help=f"?wait= of the status requests (default {WAIT_SECONDS:g}); 0 polls every {POLL_INTERVAL_SECONDS:g} s",
+    )
     parser.add_argument("--json", action="store_true", help="print every upload's record as JSON too")
     args = parser.parse_args(argv)
     if not (1 <= args.clients <= 200 and 1 <= args.uploads <= 1000 and 1 <= args.rounds <= 10):
@@ -843,7 +867,7 @@ def main(argv: list[str] | None = None) -> int:
         bare_celery_stack(Path(workdir) / "bare", warmup) as measure_bare,
     ):
         for number, images in enumerate(batches, 1):
-            fulls.append(measure_full(images, **timeouts))
+            fulls.append(measure_full(images, wait_seconds=args.wait, **timeouts))
             bares.append(measure_bare(images, **timeouts))
             print(
                 f"round {number}: full stack {fulls[-1].jobs_per_second:.1f} uploads/s, "
@@ -853,7 +877,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     full, bare = combined(fulls), combined(bares)
     ratio = statistics.median(throughput_ratio(f, b) for f, b in zip(fulls, bares, strict=True))
-    print("full stack (gunicorn 2x4, worker -c 2, beat, Redis, SQLite):")
+    print("full stack (gunicorn 2x16, worker -c 2, beat, Redis, SQLite):")
     print("\n".join(f"  {line}" for line in full.summary))
     print("bare Celery (worker -c 2, Redis; same pipeline, no Django, database, storage or HTTP):")
     print("\n".join(f"  {line}" for line in bare.summary))
@@ -887,6 +911,7 @@ def load_running_stack(args) -> int:
         uploads=args.uploads,
         job_timeout=args.job_timeout,
         run_timeout=args.run_timeout,
+        wait_seconds=args.wait,
     )
     print("\n".join(report.summary_lines()))
     if args.json:

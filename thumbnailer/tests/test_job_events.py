@@ -90,6 +90,25 @@ def test_word_of_another_job_does_not_end_a_wait(redis_server):
     assert waited.status == Job.Status.PENDING
 
 
+def test_after_redis_comes_back_word_wakes_waiting_reads_again(private_stack, monkeypatch, no_rechecks):
+    """The subscriber subscribes again once Redis answers again, and reads are woken as before."""
+    client = private_stack.redis.client()
+    monkeypatch.setattr(job_events, "redis_client", lambda: client)
+    monkeypatch.setattr(job_events, "subscriber", job_events.Subscriber())
+    monkeypatch.setattr(job_events, "RESUBSCRIBE_SECONDS", 0.1)
+    before, after = make_job(), make_job(sha256="cd" * 32)
+    worker = later(lambda: finish(before.id, announce=True))
+    assert job_events.job_wait(job_id=before.id, timeout=WAIT).status == Job.Status.SUCCESS
+    worker.join()
+
+    private_stack.redis.restart_empty()
+    worker = later(lambda: finish(after.id, announce=True), after=1.0)
+    waited = job_events.job_wait(job_id=after.id, timeout=WAIT)
+    worker.join()
+
+    assert waited.status == Job.Status.SUCCESS
+
+
 @pytest.mark.django_db
 def test_a_wait_that_runs_out_answers_the_job_as_it_stands_and_none_for_no_job(redis_server):
     job = make_job()

@@ -16,6 +16,11 @@
   // Most jobs finish in tens of milliseconds: ask early, then back off.
   var FIRST_DELAY_MS = 60;
   var MAX_DELAY_MS = 3000;
+  // From this pause on, the status request itself waits for the end (?wait=) for as long as
+  // the page would have paused, so a finished job shows at once instead of up to a pause
+  // later, and the state in words is still refreshed as often. A server that cannot wait
+  // answers at once, and the page then pauses as before.
+  var WAIT_FROM_MS = 400;
 
   function announce(text) {
     var announcer = document.getElementById("jobs-announcer");
@@ -48,7 +53,10 @@
   }
 
   function poll(jobElement, delay) {
-    fetch(jobElement.dataset.statusUrl, { headers: { Accept: "application/json" } })
+    var waitMs = delay >= WAIT_FROM_MS ? delay : 0;
+    var url = jobElement.dataset.statusUrl + (waitMs ? "?wait=" + waitMs / 1000 : "");
+    var asked = Date.now();
+    fetch(url, { headers: { Accept: "application/json" } })
       .then(function (response) {
         return response.json().then(function (body) { return { ok: response.ok, body: body }; });
       })
@@ -72,7 +80,8 @@
         }
         jobElement.className = "job state-" + status.task_status.toLowerCase();
         state.textContent = describe(status);
-        window.setTimeout(function () { poll(jobElement, Math.min(delay * 2, MAX_DELAY_MS)); }, delay);
+        var pause = Math.max(0, delay - (Date.now() - asked));
+        window.setTimeout(function () { poll(jobElement, Math.min(delay * 2, MAX_DELAY_MS)); }, pause);
       })
       .catch(function () {
         // The server may be restarting: keep trying, more slowly.

@@ -145,6 +145,8 @@ class Subscriber:
         self._thread.start()
 
     def _listen_forever(self) -> None:
+        # One warning when Redis goes away and one line when it is back, not one a second.
+        lost = False
         while True:
             client = redis_client()
             if client is None:
@@ -157,13 +159,18 @@ class Subscriber:
                     if message is None:
                         continue
                     if message["type"] == "subscribe":
+                        if lost:
+                            logger.info("job-ended subscriber: subscribed again")
+                            lost = False
                         # Word published before Redis confirmed the subscription is lost: read again.
                         self.wake_all()
                     elif message["type"] == "message":
                         data = message["data"]
                         self.wake(data.decode() if isinstance(data, bytes) else data)
             except Exception as error:  # Redis went away: waiting requests fall back to reading
-                logger.warning("job-ended subscriber lost Redis, subscribing again: %r", error)
+                if not lost:
+                    logger.warning("job-ended subscriber lost Redis, subscribing again: %r", error)
+                    lost = True
             finally:
                 with contextlib.suppress(Exception):
                     pubsub.close()

@@ -1,5 +1,6 @@
 """A status read that waits (?wait=) ends when the job ends: on word through Redis, or on its next read."""
 
+import logging
 import threading
 import time
 import uuid
@@ -90,8 +91,14 @@ def test_word_of_another_job_does_not_end_a_wait(redis_server):
     assert waited.status == Job.Status.PENDING
 
 
-def test_after_redis_comes_back_word_wakes_waiting_reads_again(private_stack, monkeypatch, no_rechecks):
-    """The subscriber subscribes again once Redis answers again, and reads are woken as before."""
+def test_after_redis_comes_back_word_wakes_waiting_reads_again(
+    private_stack, monkeypatch, no_rechecks, caplog
+):
+    """The subscriber subscribes again once Redis answers again, and reads are woken as before.
+
+    An outage is logged once, however many times it tried meanwhile, and so is the recovery.
+    """
+    caplog.set_level(logging.INFO, logger="thumbnailer.job_events")
     client = private_stack.redis.client()
     monkeypatch.setattr(job_events, "redis_client", lambda: client)
     monkeypatch.setattr(job_events, "subscriber", job_events.Subscriber())
@@ -107,6 +114,12 @@ def test_after_redis_comes_back_word_wakes_waiting_reads_again(private_stack, mo
     worker.join()
 
     assert waited.status == Job.Status.SUCCESS
+    # redis-py may reconnect by itself (then nothing is logged); if it gave up, one line each.
+    logged = [(record.levelname, record.getMessage().split(":")[0]) for record in caplog.records]
+    assert logged in (
+        [],
+        [("WARNING", "job-ended subscriber lost Redis, subscribing again"), ("INFO", "job-ended subscriber")],
+    )
 
 
 @pytest.mark.django_db

@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 from celery import current_app
@@ -64,7 +65,8 @@ def job_wait(*, job_id, timeout: float) -> Job | None:
     None when there is no such job.
     """
     deadline = time.monotonic() + timeout
-    with subscriber.watching(str(job_id)) as ended:
+    # Keyed as announced: a URL may spell the id in capitals or without hyphens.
+    with subscriber.watching(str(uuid.UUID(str(job_id)))) as ended:
         while True:
             ended.clear()  # before the read: word that comes during it is not lost
             job = selectors.job_get(job_id=job_id)

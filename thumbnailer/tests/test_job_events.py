@@ -15,7 +15,7 @@ from thumbnailer.views import wait_seconds
 
 from .support.jobs import make_job
 
-# The waits below are long, and a finished wait says SUCCESS only if the job's end woke it.
+# The waits below are long: one that ends sooner was woken by the job's end, not timed out.
 WAIT = 30.0
 
 
@@ -40,6 +40,13 @@ def finish(job_id, *, announce: bool) -> None:
         job_events.job_ended_announce(job_id=job_id)
 
 
+def wait_for_end(job_id):
+    """job_wait with the long WAIT; and whether it ended before that ran out (woken, not timed out)."""
+    started = time.monotonic()
+    job = job_events.job_wait(job_id=job_id, timeout=WAIT)
+    return job, time.monotonic() - started < WAIT
+
+
 @pytest.fixture
 def no_rechecks(monkeypatch):
     """A waiting read reads its job again only when word comes, so only the word can end it early."""
@@ -51,10 +58,21 @@ def test_the_workers_word_wakes_a_waiting_read(redis_server, no_rechecks):
     job = make_job()
     worker = later(lambda: finish(job.id, announce=True))
 
-    waited = job_events.job_wait(job_id=job.id, timeout=WAIT)
+    waited, early = wait_for_end(job.id)
     worker.join()
 
-    assert waited.status == Job.Status.SUCCESS
+    assert (waited.status, early) == (Job.Status.SUCCESS, True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_word_wakes_a_read_that_spells_the_id_otherwise(redis_server, no_rechecks):
+    job = make_job()
+    worker = later(lambda: finish(job.id, announce=True))
+
+    waited, early = wait_for_end(job.id.hex.upper())
+    worker.join()
+
+    assert (waited.status, early) == (Job.Status.SUCCESS, True)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -63,10 +81,10 @@ def test_a_waiting_read_sees_an_unannounced_end_on_its_next_read(redis_server):
     job = make_job()
     worker = later(lambda: finish(job.id, announce=False))
 
-    waited = job_events.job_wait(job_id=job.id, timeout=WAIT)
+    waited, early = wait_for_end(job.id)
     worker.join()
 
-    assert waited.status == Job.Status.SUCCESS
+    assert (waited.status, early) == (Job.Status.SUCCESS, True)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -74,10 +92,10 @@ def test_deleting_a_job_wakes_its_waiting_reads(redis_server, no_rechecks):
     job = make_job()
     uploader = later(lambda: services.job_delete(job_id=job.id))
 
-    waited = job_events.job_wait(job_id=job.id, timeout=WAIT)
+    waited, early = wait_for_end(job.id)
     uploader.join()
 
-    assert (waited.status, waited.deleted_at is not None) == (Job.Status.PENDING, True)
+    assert (waited.status, waited.deleted_at is not None, early) == (Job.Status.PENDING, True, True)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -105,15 +123,15 @@ def test_after_redis_comes_back_word_wakes_waiting_reads_again(
     monkeypatch.setattr(job_events, "RESUBSCRIBE_SECONDS", 0.1)
     before, after = make_job(), make_job(sha256="cd" * 32)
     worker = later(lambda: finish(before.id, announce=True))
-    assert job_events.job_wait(job_id=before.id, timeout=WAIT).status == Job.Status.SUCCESS
+    assert wait_for_end(before.id)[0].status == Job.Status.SUCCESS
     worker.join()
 
     private_stack.redis.restart_empty()
     worker = later(lambda: finish(after.id, announce=True), after=1.0)
-    waited = job_events.job_wait(job_id=after.id, timeout=WAIT)
+    waited, early = wait_for_end(after.id)
     worker.join()
 
-    assert waited.status == Job.Status.SUCCESS
+    assert (waited.status, early) == (Job.Status.SUCCESS, True)
     # redis-py may reconnect by itself (then nothing is logged); if it gave up, one line each.
     logged = [(record.levelname, record.getMessage().split(":")[0]) for record in caplog.records]
     assert logged in (
@@ -127,7 +145,7 @@ def test_a_wait_that_runs_out_answers_the_job_as_it_stands_and_none_for_no_job(r
     job = make_job()
 
     assert job_events.job_wait(job_id=job.id, timeout=0.2).status == Job.Status.PENDING
-    assert job_events.job_wait(job_id=uuid.uuid4(), timeout=WAIT) is None
+    assert wait_for_end(uuid.uuid4()) == (None, True)
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,8 @@ run: setup
 # The whole suite on SQLite, then the tests that exercise the job queries (claim, lease,
 # requeue, purge, repeats, deletes) and the real processes again on a PostgreSQL server of their own.
 POSTGRES_TESTS := $(addprefix thumbnailer/tests/,test_services.py test_tasks.py test_views.py \
-	test_faults.py test_e2e.py test_health.py test_reports.py test_webhooks.py test_prepared.py)
+	test_faults.py test_e2e.py test_health.py test_reports.py test_webhooks.py test_prepared.py \
+	test_job_events.py)
 
 test: setup lint node_modules/.installed
 	bash scripts/install-system-deps.sh

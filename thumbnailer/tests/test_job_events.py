@@ -53,23 +53,17 @@ def no_rechecks(monkeypatch):
     monkeypatch.setattr(job_events, "RECHECK_SECONDS", WAIT * 2)
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    [str, lambda job_id: job_id.hex.upper()],
+    ids=["as announced", "in capitals without hyphens"],
+)
 @pytest.mark.django_db(transaction=True)
-def test_the_workers_word_wakes_a_waiting_read(redis_server, no_rechecks):
+def test_the_workers_word_wakes_a_waiting_read(redis_server, no_rechecks, spelling):
     job = make_job()
     worker = later(lambda: finish(job.id, announce=True))
 
-    waited, early = wait_for_end(job.id)
-    worker.join()
-
-    assert (waited.status, early) == (Job.Status.SUCCESS, True)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_word_wakes_a_read_that_spells_the_id_otherwise(redis_server, no_rechecks):
-    job = make_job()
-    worker = later(lambda: finish(job.id, announce=True))
-
-    waited, early = wait_for_end(job.id.hex.upper())
+    waited, early = wait_for_end(spelling(job.id))
     worker.join()
 
     assert (waited.status, early) == (Job.Status.SUCCESS, True)

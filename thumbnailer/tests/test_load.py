@@ -11,6 +11,7 @@ import hashlib
 import pytest
 from django.core.files.storage import default_storage
 
+from scripts import loadtest
 from scripts.loadtest import make_images, measure_bare_celery, measure_product, run_load
 from thumbnailer.models import Job
 
@@ -99,3 +100,21 @@ def test_make_loadtest_measures_the_bare_celery_baseline(tmp_path):
     assert measured.costs.cpu_ms["worker pool"] > 0
     assert measured.costs.statements == {}
     assert measured.costs.redis_commands["lpush"] == 6
+
+
+def test_make_loadtest_names_the_filesystem_its_files_go_to(tmp_path):
+    """The run says what holds its database and media: the deepest mount above the folder."""
+    assert loadtest.filesystem_type("/proc/self") == "proc"
+    assert loadtest.filesystem_type(str(tmp_path)) == loadtest.filesystem_type(str(tmp_path.parent))
+    assert loadtest.filesystem_type(str(tmp_path)) not in {"proc", "unknown"}
+
+
+def test_make_loadtest_keeps_its_files_in_ram_only_on_a_tmpfs_with_room(monkeypatch, tmp_path):
+    """/dev/shm when it is a tmpfs with room, else None: the system's temporary folder."""
+    monkeypatch.setattr(loadtest, "RAM_SCRATCH", tmp_path)
+    if loadtest.filesystem_type(str(tmp_path)) != "tmpfs":
+        assert loadtest.ram_scratch() is None
+    monkeypatch.setattr(loadtest, "filesystem_type", lambda path: "tmpfs")
+    assert loadtest.ram_scratch() == str(tmp_path)
+    monkeypatch.setattr(loadtest, "RAM_SCRATCH_MIN_FREE_BYTES", 2**62)
+    assert loadtest.ram_scratch() is None

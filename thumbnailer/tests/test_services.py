@@ -335,6 +335,20 @@ def test_requeue_stale_jobs_sends_only_the_stale_ones(redis_server, settings):
     assert Job.objects.get(id=stale.id).sent_at > long_ago
 
 
+def test_a_published_job_message_carries_the_argument_reprs_celery_would_have_written(redis_server):
+    """job_publish gives the reprs itself: they must read as Celery's saferepr writes them (Flower, logs)."""
+    from celery.utils.saferepr import saferepr
+
+    redis_server.client().flushall()
+    job = create_job()
+    services.job_publish(job_id=job.id)
+
+    [raw] = redis_server.client().lrange("celery", 0, -1)
+    headers = json.loads(raw)["headers"]
+    assert (headers["id"], headers["task"]) == (str(job.id), services.MAKE_THUMBNAILS)
+    assert (headers["argsrepr"], headers["kwargsrepr"]) == (saferepr([str(job.id)]), saferepr({}))
+
+
 def test_a_webhook_the_broker_refused_at_the_end_of_its_job_is_queued_by_the_requeue_task(
     redis_server, monkeypatch
 ):

@@ -84,7 +84,7 @@ def job_publish(*, job_id) -> None:
         # every sent task's result channel, and once Redis has been down that subscription
         # hangs ~20 s and then fails for good ("must be restarted"): 500s instead of 503s.
         # The arguments' reprs for the message headers, given rather than left to Celery's
-        # saferepr, which walks them generically (~50 of a ~330 us publish).
+        # saferepr, which walks them generically (30-70 us of a ~330 us publish).
         current_app.send_task(
             MAKE_THUMBNAILS,
             args=[str(job_id)],

@@ -1,7 +1,8 @@
 """Word that a job has ended, from the process that recorded it to status requests waiting for it.
 
-`GET /task/<id>/?wait=N` holds its answer until the job finishes, or N seconds pass, so a
-client learns the outcome when it happens instead of on its next poll. The worker that records
+`GET /task/<id>/?wait=N` (and an upload with `Prefer: wait=N`) holds its answer until the job
+finishes, or N seconds pass, so a client learns the outcome when it happens instead of on its
+next poll. The worker that records
 a job's SUCCESS or FAILURE (or the request that deletes it) publishes the job id on one channel
 of the result backend's Redis once its transaction commits. Each web process has one subscriber
 thread on that channel, started on first use, which wakes the requests waiting for that job.

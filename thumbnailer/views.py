@@ -165,8 +165,12 @@ def upload_page_checked(request, watch: upload_handlers.UploadWatch):
     return HttpResponseRedirect(f"{reverse('thumbnailer:job_results')}?ids={ids}", status=303)
 
 
-def job_accepted_json(job: Job) -> JsonResponse:
-    """The 202 for an accepted upload: where to poll, where its card is, how to delete it."""
+def job_accepted_json(job: Job, *, now: Job | None = None, preference_applied: str = "") -> JsonResponse:
+    """The 202 for an accepted upload: where to poll, where its card is, how to delete it.
+
+    After a `Prefer: wait`, `now` is the job's row as it stands after the wait: the answer also
+    carries its status as the status URL answers it, and is a 201 when the job has ended.
+    """
     status_url = reverse("thumbnailer:task_status", args=[job.id])
     body = {
         "task_id": str(job.id),
@@ -176,7 +180,40 @@ def job_accepted_json(job: Job) -> JsonResponse:
         # A secret only this client gets: `Authorization: Bearer <token>` on DELETE status_url.
         "delete_token": job.delete_token,
     }
-    return JsonResponse(body, status=202, headers={"Location": status_url})
+    if not preference_applied or now is None or now.deleted_at or now.expired_at:
+        return JsonResponse(body, status=202, headers={"Location": status_url})
+    body.update(selectors.job_status_payload(job=now))
+    return JsonResponse(
+        body,
+        status=201 if now.status in Job.FINISHED else 202,
+        headers={"Location": status_url, "Preference-Applied": preference_applied},
+    )
+
+
+def preferred_wait(header: str) -> float:
+    """Seconds of a `Prefer: wait=N` header (RFC 7240), at most MAX_WAIT_SECONDS; 0 without one.
+
+    A preference is a hint: one that is not a number of seconds is ignored, not refused.
+    """
+    for preference in header.split(","):
+        name, _, value = preference.split(";", 1)[0].partition("=")
+        if name.strip().lower() == "wait":
+            return wait_seconds(value.strip().strip('"')) or 0.0
+    return 0.0
+
+
+def job_waited(request, job: Job, *, wait: float) -> tuple[Job | None, str]:
+    """The job's row once it has ended or `wait` seconds passed, and the preference applied.
+
+    Like a status read's ?wait, it takes a wait slot, and answers at once ("" applied) when
+    none is free or the server is single-threaded.
+    """
+    if job.status in Job.FINISHED:  # a repeat, answered from an earlier result
+        return job, f"wait={wait:g}"
+    with job_events.wait_slot(wanted=True, environ=request.META) as may_wait:
+        if not may_wait:
+            return job, ""
+        return job_events.job_wait(job_id=job.id, timeout=wait), f"wait={wait:g}"
 
 
 def error_codes(form) -> list[str]:
@@ -287,7 +324,11 @@ def refusal_json(refusal: services.UploadRefused) -> JsonResponse:
 @csrf_exempt  # a script's API: no cookies, no session, so no cross-site request to forge
 @json_methods("POST")
 def api_jobs(request):
-    """Accept one image for scripts: 202 with the status URL, or a JSON error."""
+    """Accept one image for scripts: 202 with the status URL, or a JSON error.
+
+    With `Prefer: wait=N` the answer waits until the job ends or N seconds pass, so a script
+    gets its thumbnails in one request: 201 with the status JSON once ended, else the 202.
+    """
     watch = upload_handlers.UploadWatch(request)
     if upload_handlers.declared_body_too_large(request, files=1):
         return body_too_large_response(request, refusal_json(file_too_large()))
@@ -310,7 +351,11 @@ def api_jobs(request):
     except services.UploadRefused as refusal:
         return refusal_json(refusal)
 
-    return job_accepted_json(job)
+    wait = preferred_wait(request.headers.get("Prefer", ""))
+    if not wait:
+        return job_accepted_json(job)
+    now, applied = job_waited(request, job, wait=wait)
+    return job_accepted_json(job, now=now, preference_applied=applied)
 
 
 UNKNOWN_JOB = ("unknown_job", "There is no job with this id.")

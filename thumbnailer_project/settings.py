@@ -241,9 +241,10 @@ THUMBNAILER_SIZE_CHOICES = env_list("THUMBNAILER_SIZE_CHOICES", "64x64,128x128,2
 THUMBNAILER_LARGEST_SIDE = limits.largest_side()
 # How many recent jobs the page lists for a visitor.
 THUMBNAILER_RECENT_JOBS = env_int("THUMBNAILER_RECENT_JOBS", 12)
-# Status requests (`GET /task/<id>/?wait=N`) that may wait for their job at once, per web process.
-# Each holds a server thread while it waits: keep it below gunicorn's --threads (16 in `make
-# run`) so uploads always find one free. Beyond it a request answers at once, as without ?wait.
+# Requests that may wait for their job's end at once, per web process: status reads with
+# `?wait=N` and uploads with `Prefer: wait=N`. Each holds a server thread while it waits: keep
+# it below gunicorn's --threads (16 in `make run`) so new uploads always find one free. Beyond
+# it a request answers at once, as without a wait.
 THUMBNAILER_STATUS_WAIT_SLOTS = env_int("THUMBNAILER_STATUS_WAIT_SLOTS", 12)
 # Jobs (and their files) older than this are purged by beat; their status answers 410.
 THUMBNAILER_JOB_RETENTION = timedelta(

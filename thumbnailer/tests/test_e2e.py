@@ -68,6 +68,30 @@ def test_a_status_read_with_wait_answers_when_the_job_is_done(web_server, celery
     assert body["results"]["thumbnails"][0]["width"] == 128
 
 
+def test_an_upload_preferring_to_wait_is_answered_with_its_thumbnails(web_server, celery_worker_process):
+    """`Prefer: wait=N` holds the upload's answer until the worker records the end: one request."""
+    accepted = post_image(
+        web_server.url,
+        "prefer.jpg",
+        images.jpeg_bytes((1600, 1200), color=(40, 200, 90)),
+        headers={"Prefer": "wait=20"},
+        timeout=30,
+    )
+
+    assert (accepted.status, accepted.headers["Preference-Applied"]) == (201, "wait=20")
+    body = accepted.json
+    assert body["task_status"] == "SUCCESS"
+    assert accepted.headers["Location"] == body["status_url"]
+    assert body["results"]["thumbnails"][0]["width"] == 128
+    assert request("GET", web_server.url + body["status_url"]).json["results"] == body["results"]
+    deleted = request(
+        "DELETE",
+        web_server.url + body["status_url"],
+        headers={"Authorization": f"Bearer {body['delete_token']}"},
+    )
+    assert deleted.status == 204
+
+
 def test_the_same_image_again_is_done_on_its_first_status_read(web_server, celery_worker_process):
     """A repeat is answered from the earlier result, hashed as it streamed in: SUCCESS at once, own files."""
     original = images.jpeg_bytes((1200, 900), color=(10, 160, 90))

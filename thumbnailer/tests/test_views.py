@@ -127,6 +127,91 @@ def test_a_single_threaded_server_answers_a_wait_at_once(client, monkeypatch):
     assert client.get(f"/task/{job.id}/?wait=25").json()["task_status"] == "PENDING"
 
 
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("wait=10", 10.0),
+        ("respond-async, wait=5", 5.0),
+        ("Wait = 2.5", 2.5),
+        ('wait="7"', 7.0),
+        ("wait=3; foo=bar", 3.0),
+        ("wait=100", 25.0),
+        ("wait=soon", 0.0),
+        ("wait=-1", 0.0),
+        ("return=minimal", 0.0),
+        ("", 0.0),
+    ],
+)
+def test_prefer_wait_is_read_as_rfc_7240_writes_it_and_ignored_when_unreadable(header, seconds):
+    from thumbnailer.views import preferred_wait
+
+    assert preferred_wait(header) == seconds
+
+
+def test_an_upload_preferring_to_wait_for_a_repeat_gets_its_results_in_a_201(client):
+    """A repeat has ended when it is accepted: with `Prefer: wait` the answer is its status, whole."""
+    from thumbnailer import services
+
+    data = images.jpeg_bytes(color=(20, 90, 200))
+    first = client.post("/api/jobs/", {"image_file": images.upload("first.jpg", data)}).json()
+    services.job_process(job_id=first["task_id"])
+
+    response = client.post(
+        "/api/jobs/", {"image_file": images.upload("again.jpg", data)}, headers={"Prefer": "wait=5"}
+    )
+
+    assert (response.status_code, response["Preference-Applied"]) == (201, "wait=5")
+    body = response.json()
+    job = Job.objects.exclude(id=first["task_id"]).get()
+    assert response["Location"] == body["status_url"] == f"/task/{job.id}/"
+    assert (body["task_id"], body["task_status"]) == (str(job.id), "SUCCESS")
+    assert len(body["delete_token"]) >= 40
+    # The status part is what the status URL answers, to the key.
+    status = client.get(body["status_url"]).json()
+    assert {key: body[key] for key in status} == status
+    assert body["results"]["thumbnails"][0]["url"].endswith(f"/jobs/{job.id}/again_128x128.jpg")
+
+
+def test_a_single_threaded_server_does_not_hold_an_upload_that_prefers_to_wait(client, monkeypatch):
+    """The preference is not applied there (no Preference-Applied): the usual 202, at once."""
+    from thumbnailer import job_events
+
+    monkeypatch.setattr(job_events, "job_wait", lambda **kwargs: pytest.fail("the upload waited"))
+
+    response = client.post(
+        "/api/jobs/",
+        {"image_file": images.upload("a.jpg", images.jpeg_bytes())},
+        headers={"Prefer": "wait=25"},
+    )
+
+    assert response.status_code == 202
+    assert "Preference-Applied" not in response
+    assert set(response.json()) == {"task_id", "task_status", "status_url", "card_url", "delete_token"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wait_for_an_upload_that_runs_out_is_a_202_with_the_status_so_far(client, rf):
+    """Nothing runs the job here: after the wait, the answer says where it stands and where to look."""
+    from thumbnailer import views
+
+    client.post("/api/jobs/", {"image_file": images.upload("a.jpg", images.jpeg_bytes())})
+    job = Job.objects.get()
+    request = rf.post("/api/jobs/", **{"wsgi.multithread": True})
+
+    job.delete_token = "the token of the upload's answer"
+    now, applied = views.job_waited(request, job, wait=0.3)
+    response = views.job_accepted_json(job, now=now, preference_applied=applied)
+
+    assert (response.status_code, response["Preference-Applied"]) == (202, "wait=0.3")
+    body = json.loads(response.content)
+    assert (body["task_status"], body["progress"]["percent"], body["status_url"], body["delete_token"]) == (
+        "PENDING",
+        0,
+        f"/task/{job.id}/",
+        "the token of the upload's answer",
+    )
+
+
 @pytest.mark.parametrize("task_id", [str(uuid.uuid4()), "not-a-uuid", "%2E%2E"])
 def test_unknown_job_is_a_json_404(client, task_id):
     response = client.get(f"/task/{task_id}/")

@@ -76,12 +76,21 @@ def request(
     return Reply(status=status, headers=reply_headers, json=parsed, text=text, raw=raw)
 
 
-def post_image(base_url: str, name: str, data: bytes, *, sizes: str | None = None) -> Reply:
+def post_image(
+    base_url: str,
+    name: str,
+    data: bytes,
+    *,
+    sizes: str | None = None,
+    headers: dict | None = None,
+    timeout: float = REQUEST_TIMEOUT_SECONDS,
+) -> Reply:
     """POST one file to the JSON API, the way a script with curl would."""
     body, content_type = encode_multipart(
         [(name, data)], {"sizes": sizes} if sizes else None, content_type="image/jpeg"
     )
-    return request("POST", f"{base_url}/api/jobs/", body=body, headers={"Content-Type": content_type})
+    headers = {"Content-Type": content_type, **(headers or {})}
+    return request("POST", f"{base_url}/api/jobs/", body=body, headers=headers, timeout=timeout)
 
 
 def get_status(base_url: str, task_id: str) -> Reply:

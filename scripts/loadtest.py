@@ -10,8 +10,10 @@ per job: CPU ms of each process group (from /proc), database statements and writ
 the product's processes by bench/querycount.py) and Redis commands (INFO commandstats).
 
 Each client uploads its images one after another through POST /api/jobs/ and waits for the
-job's end in its status request (GET /task/<id>/?wait=10; `--wait 0` polls every 0.1 s, as the
-page does), the way a person waits for their thumbnails before the next upload;
+job's end in that same request (`Prefer: wait=10`), as bare Celery's client waits on its
+result; `--wait-in-status` waits in a status request after it instead (GET /task/<id>/?wait=10)
+and `--wait 0` polls every 0.1 s, as the page does. So each waits for its thumbnails before
+the next upload;
 every upload must end SUCCESS. Bounded: a fixed number of uploads, a per-job and a whole-run
 deadline. Loopback only: it refuses any other host, so it can never be pointed at someone
 else's server by mistake.
@@ -52,8 +54,9 @@ if str(ROOT) not in sys.path:
 
 FINISHED = ("SUCCESS", "FAILURE")
 POLL_INTERVAL_SECONDS = 0.1
-# What a client asks the status request to wait for its job (?wait=), as bare Celery's client
-# waits on its result; 0 polls every POLL_INTERVAL_SECONDS instead, as the page does.
+# How long a client asks the server to wait for its job's end (`Prefer: wait=` on the upload,
+# or ?wait= on a status request), as bare Celery's client waits on its result; 0 polls every
+# POLL_INTERVAL_SECONDS instead, as the page does.
 WAIT_SECONDS = 10.0
 REQUEST_TIMEOUT_SECONDS = 30
 IMAGE_SIZE = (1600, 1200)
@@ -210,12 +213,21 @@ def request(
 
 
 def post_image(
-    base_url: str, name: str, data: bytes, *, sizes: str | None = None, content_type: str = "image/jpeg"
+    base_url: str,
+    name: str,
+    data: bytes,
+    *,
+    sizes: str | None = None,
+    content_type: str = "image/jpeg",
+    wait: float = 0,
 ) -> Reply:
-    """POST one file to the JSON API, the way a script with curl would."""
+    """POST one file to the JSON API, the way a script with curl would; `wait`: `Prefer: wait=`."""
     fields = {"sizes": sizes} if sizes else {}
     body, multipart_type = encode_multipart(fields, [("image_file", name, data, content_type)])
-    return request("POST", f"{base_url}/api/jobs/", body=body, headers={"Content-Type": multipart_type})
+    headers = {"Content-Type": multipart_type}
+    if wait:
+        headers["Prefer"] = f"wait={wait:g}"
+    return request("POST", f"{base_url}/api/jobs/", body=body, headers=headers)
 
 
 def get_status(base_url: str, task_id: str, *, wait: float = 0) -> Reply:
@@ -258,6 +270,7 @@ def run_client(
     deadline: float,
     stop: threading.Event,
     wait_seconds: float = WAIT_SECONDS,
+    wait_in_upload: bool = True,
 ) -> list[UploadRecord]:
     records = []
     for number, data in enumerate(images):
@@ -268,23 +281,24 @@ def run_client(
             continue
         started = time.monotonic()
         try:
-            reply = post_image(base_url, "photo.jpg", data)
+            reply = post_image(base_url, "photo.jpg", data, wait=wait_seconds if wait_in_upload else 0)
         except OSError as error:
             record.error = f"upload failed: {error}"
             continue
         record.upload_status = reply.status
         record.server_errors += reply.status >= 500
-        if reply.status != 202 or not reply.body:
+        # 201: the job ended within the upload's wait; 202: it is still under way.
+        if reply.status not in (201, 202) or not reply.body:
             record.error = f"upload answered {reply.status}: {reply.text[:200]}"
             continue
         record.task_id = reply.body["task_id"]
-        answer = reply  # a repeat is SUCCESS at once, in the 202 itself
+        answer = reply  # after a wait, or for a repeat, the answer may already be the end
         state = answer.body.get("task_status", "")
         finish_by = min(started + job_timeout, deadline)
-        # The 202 already said where the job stands. The client asks the status request to
-        # wait for the end (?wait=). When it polls instead, or an answer comes back unfinished
-        # sooner than the wait it asked for (the server had no wait slot free), it pauses
-        # first, as the page does between polls: a status read at once would say the same.
+        # The upload's answer already said where the job stands. Unfinished, the client asks
+        # a status request to wait for the end (?wait=). When it polls instead, or an answer
+        # comes back unfinished sooner than the wait it asked for (the server had no wait slot
+        # free), it pauses first, as the page does between polls: a read at once would say the same.
         pause = wait_seconds == 0
         while state not in FINISHED:
             if time.monotonic() >= finish_by or stop.is_set():
@@ -320,6 +334,7 @@ def run_load(
     run_timeout: float = 240.0,
     images: list[list[bytes]] | None = None,
     wait_seconds: float = WAIT_SECONDS,
+    wait_in_upload: bool = True,
 ) -> LoadReport:
     """Run `clients` concurrent clients of `uploads` uploads each; bounded by `run_timeout`.
 
@@ -340,6 +355,7 @@ def run_load(
                 deadline=deadline,
                 stop=stop,
                 wait_seconds=wait_seconds,
+                wait_in_upload=wait_in_upload,
             )
             for client in range(clients)
         ]
@@ -657,7 +673,12 @@ def product_stack(workdir: Path, warmup: list[list[bytes]]) -> Iterator[Callable
         run_load(base_url, clients=len(warmup), uploads=len(warmup[0]), images=warmup, job_timeout=60)
 
         def measure(
-            images: list[list[bytes]], *, job_timeout=60.0, run_timeout=240.0, wait_seconds=WAIT_SECONDS
+            images: list[list[bytes]],
+            *,
+            job_timeout=60.0,
+            run_timeout=240.0,
+            wait_seconds=WAIT_SECONDS,
+            wait_in_upload=True,
         ) -> Measured:
             before = meter.snapshot()
             report = run_load(
@@ -668,6 +689,7 @@ def product_stack(workdir: Path, warmup: list[list[bytes]]) -> Iterator[Callable
                 job_timeout=job_timeout,
                 run_timeout=run_timeout,
                 wait_seconds=wait_seconds,
+                wait_in_upload=wait_in_upload,
             )
             after = meter.snapshot()
             for record in [record for record in report.records if record.error][:10]:
@@ -847,7 +869,13 @@ def main(argv: list[str] | None = None) -> int:
         "--wait",
         type=float,
         default=WAIT_SECONDS,
-        help=f"?wait= of the status requests (default {WAIT_SECONDS:g}); 0 polls every {POLL_INTERVAL_SECONDS:g} s",
+        help=f"seconds a client asks the server to wait for its job's end (default {WAIT_SECONDS:g}); "
+        f"0 polls every {POLL_INTERVAL_SECONDS:g} s",
+    )
+    parser.add_argument(
+        "--wait-in-status",
+        action="store_true",
+        help="wait in a status request after the upload (GET ?wait=) instead of in the upload (Prefer: wait)",
     )
     parser.add_argument(
         "--workdir",
@@ -883,7 +911,11 @@ def main(argv: list[str] | None = None) -> int:
     ):
         print(f"database and media in {workdir} ({filesystem_type(workdir)})", flush=True)
         for number, images in enumerate(batches, 1):
-            fulls.append(measure_full(images, wait_seconds=args.wait, **timeouts))
+            fulls.append(
+                measure_full(
+                    images, wait_seconds=args.wait, wait_in_upload=not args.wait_in_status, **timeouts
+                )
+            )
             bares.append(measure_bare(images, **timeouts))
             print(
                 f"round {number}: full stack {fulls[-1].jobs_per_second:.1f} uploads/s, "
@@ -952,6 +984,7 @@ def load_running_stack(args) -> int:
         job_timeout=args.job_timeout,
         run_timeout=args.run_timeout,
         wait_seconds=args.wait,
+        wait_in_upload=not args.wait_in_status,
     )
     print("\n".join(report.summary_lines()))
     if args.json:

@@ -41,7 +41,8 @@ def test_twenty_clients_uploading_ten_images_each_all_succeed(private_stack):
 
     assert [record.error for record in report.records if record.error] == []
     assert report.server_errors == 0
-    assert [record.upload_status for record in report.records] == [202] * CLIENTS * UPLOADS_PER_CLIENT
+    # 201: the job ended while the upload waited (`Prefer: wait`); 202: the client waited after.
+    assert {record.upload_status for record in report.records} <= {201, 202}
     assert len(report.succeeded) == CLIENTS * UPLOADS_PER_CLIENT
 
     task_ids = [record.task_id for record in report.records]

@@ -190,8 +190,8 @@ def test_a_single_threaded_server_does_not_hold_an_upload_that_prefers_to_wait(c
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_wait_for_an_upload_that_runs_out_is_a_202_with_the_status_so_far(client, rf):
-    """Nothing runs the job here: after the wait, the answer says where it stands and where to look."""
+def test_a_wait_for_an_upload_that_runs_out_is_a_202_with_the_status_so_far(client, rf, parked_jobs):
+    """No worker reads the job's queue: after the wait, the answer says where it stands and where to look."""
     from thumbnailer import views
 
     client.post("/api/jobs/", {"image_file": images.upload("a.jpg", images.jpeg_bytes())})

@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
 # No access log: nearly every request is a status poll, and a line for each costs the web process
 # CPU on every poll. Errors are still logged; in production the front proxy logs requests.
-# 16 threads: a status request with ?wait= holds one while it waits, and at most
-# THUMBNAILER_STATUS_WAIT_SLOTS (12) of them do, which leaves 4 for uploads and pages.
+# 16 threads: a status request with ?wait= (or an upload with `Prefer: wait`) holds one while
+# it waits, and at most THUMBNAILER_STATUS_WAIT_SLOTS (12) of them do, which leaves 4 for new
+# uploads and pages.
 # scripts/loadtest.py starts gunicorn with these same options.
 WEB_OPTIONS = "--workers 2 --threads 16"
 

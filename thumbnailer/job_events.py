@@ -31,8 +31,8 @@ from .models import Job
 logger = logging.getLogger(__name__)
 
 CHANNEL = "thumbnailer:job-ended"
-# The longest a status request may wait: under the 30 s after which proxies and gunicorn's
-# graceful shutdown give up on a request. A longer ?wait= is shortened to this.
+# The longest a request may wait: under the 30 s after which proxies and gunicorn's graceful
+# shutdown give up on a request. A longer ?wait= or `Prefer: wait` is shortened to this.
 MAX_WAIT_SECONDS = 25.0
 # How often a waiting request reads its job again without word from Redis.
 RECHECK_SECONDS = 1.0
